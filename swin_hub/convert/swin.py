@@ -1,0 +1,100 @@
+"""Swin checkpoints from other layouts -> swin_hub's, and the architecture read off the shapes.
+
+Layouts recognised from the tensors, never from file names:
+- official Microsoft release (`{'model': sd}` or bare; patch merging at the END of stages,
+  `head.weight`, optional `relative_position_index` / `attn_mask` buffers);
+- timm (`swin_*`: merging at the START of stages, `head.fc.weight`);
+- swin_hub (timm's layout with `head.weight`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+
+from ..models.swin import SwinConfig
+
+BUFFERS = ("relative_position_index", "attn_mask")
+
+
+def unwrap(state_dict: dict) -> dict:
+    """Official and training checkpoints nest the weights under 'model' / 'state_dict'."""
+    for key in ("model", "state_dict", "model_ema"):
+        if key in state_dict and isinstance(state_dict[key], dict):
+            return state_dict[key]
+    return state_dict
+
+
+def detect_format(sd: dict) -> str:
+    """'official', 'timm' or 'swin_hub' for a Swin state dict; ValueError otherwise."""
+    if "patch_embed.proj.weight" not in sd or not any(".relative_position_bias_table" in k for k in sd):
+        some = ", ".join(list(sd)[:5])
+        raise ValueError(f"not a Swin v1 state dict (no patch_embed.proj.weight / relative_position_bias_table); first keys: {some}")
+    if "layers.0.downsample.reduction.weight" in sd:
+        return "official"
+    if "head.fc.weight" in sd:
+        return "timm"
+    if "head.weight" in sd or any(k.startswith("layers.1.downsample") for k in sd):
+        return "swin_hub"
+    return "official"  # headless and single-stage checkpoints use the same names in both layouts
+
+
+def to_swin_hub(state_dict: dict) -> tuple[dict, str]:
+    """Any supported Swin layout -> swin_hub names. Returns (state_dict, source_format)."""
+    sd = unwrap(state_dict)
+    fmt = detect_format(sd)
+    out = {}
+    for k, v in sd.items():
+        if k.rsplit(".", 1)[-1] in BUFFERS:
+            continue  # recomputed from the window size; never trusted from a file
+        if fmt == "official":
+            k = re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) + 1}.downsample", k)
+        elif fmt == "timm":
+            k = k.replace("head.fc.", "head.")
+        out[k] = v
+    return out, fmt
+
+
+def infer_config(sd: dict, **overrides) -> SwinConfig:
+    """Read embed dim, depths, heads, window, patch, classes, ... off a swin_hub state dict."""
+    w = sd["patch_embed.proj.weight"]  # (C, in_chans, p, p)
+    embed_dim, in_chans, patch = w.shape[0], w.shape[1], w.shape[-1]
+    stages = sorted({int(m.group(1)) for k in sd if (m := re.match(r"layers\.(\d+)\.blocks\.", k))})
+    depths, heads = [], []
+    for i in stages:
+        blocks = {int(m.group(1)) for k in sd if (m := re.match(rf"layers\.{i}\.blocks\.(\d+)\.", k))}
+        depths.append(max(blocks) + 1)
+        heads.append(sd[f"layers.{i}.blocks.0.attn.relative_position_bias_table"].shape[1])
+    table = sd["layers.0.blocks.0.attn.relative_position_bias_table"].shape[0]
+    window = (math.isqrt(table) + 1) // 2
+    if (2 * window - 1) ** 2 != table:
+        raise ValueError(f"relative_position_bias_table of {table} rows is not (2*window-1)**2 for any window")
+    ape = "absolute_pos_embed" in sd
+    if ape:
+        grid = math.isqrt(sd["absolute_pos_embed"].shape[1])
+        img_size = grid * patch
+    else:  # the official convention: the last stage is exactly one window
+        img_size = patch * 2 ** (len(depths) - 1) * window
+    cfg = dict(
+        img_size=img_size,
+        patch_size=patch,
+        in_chans=in_chans,
+        num_classes=sd["head.weight"].shape[0] if "head.weight" in sd else 0,
+        embed_dim=embed_dim,
+        depths=tuple(depths),
+        num_heads=tuple(heads),
+        window_size=window,
+        mlp_ratio=sd["layers.0.blocks.0.mlp.fc1.weight"].shape[0] / embed_dim,
+        qkv_bias="layers.0.blocks.0.attn.qkv.bias" in sd,
+        ape=ape,
+        patch_norm="patch_embed.norm.weight" in sd,
+    )
+    cfg.update(overrides)
+    return SwinConfig.from_kwargs(**cfg)
+
+
+def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module) -> dict:
+    """timm `pretrained_filter_fn`: any supported layout -> this model's names."""
+    return to_swin_hub(state_dict)[0]

@@ -1,0 +1,149 @@
+"""Small building blocks shared by the Swin and ViT models (plain PyTorch)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = {
+    "gelu": lambda: nn.GELU(),
+    # flax.linen.gelu defaults to the tanh approximation: Google's ViT was trained with it.
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "relu": lambda: nn.ReLU(),
+    "silu": lambda: nn.SiLU(),
+}
+
+ATTN_IMPLS = ("auto", "sdpa", "eager")
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def use_sdpa(attn_impl: str, x: torch.Tensor, masked: bool) -> bool:
+    """Resolve attn_impl='auto' from what was measured (BENCHMARKS.md).
+
+    On CPU a masked SDPA backward falls back to the math kernel and trains slower than the
+    eager path, so masked attention with grad on CPU goes eager; everything else uses SDPA.
+    """
+    if attn_impl != "auto":
+        return attn_impl == "sdpa"
+    if masked and x.device.type == "cpu" and torch.is_grad_enabled() and x.requires_grad:
+        return False
+    return True
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None,
+    scale: float,
+    dropout_p: float,
+    sdpa: bool,
+    need_weights: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Multi-head attention core over (..., heads, N, head_dim) tensors.
+
+    `bias` is added to the scaled scores (relative position bias, shift mask, or both).
+    The eager path is also the one that can return the attention probabilities.
+    """
+    if sdpa and not need_weights:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+        return out, None
+    attn = (q * scale) @ k.transpose(-2, -1)  # (..., heads, N, N)
+    if bias is not None:
+        attn = attn + bias
+    attn = attn.softmax(dim=-1)
+    probs = attn
+    if dropout_p > 0.0:
+        attn = F.dropout(attn, p=dropout_p)
+    return attn @ v, (probs if need_weights else None)
+
+
+class Mlp(nn.Module):
+    """Transformer feed-forward: Linear -> activation -> dropout -> Linear -> dropout."""
+
+    def __init__(self, dim: int, hidden_dim: int, act: str = "gelu", drop: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = make_activation(act)
+        self.drop1 = nn.Dropout(drop)
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop2 = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops the whole residual branch per sample while training."""
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)  # (B, 1, ...)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
+
+
+def check_image_batch(x: torch.Tensor, in_chans: int, model_name: str) -> None:
+    """Reject inputs that are not (B, in_chans, H, W) with a sentence, not a conv error."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{model_name} expects a torch.Tensor of shape (B, {in_chans}, H, W), got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = " (add a batch dimension with x.unsqueeze(0))" if x.ndim == 3 else ""
+        raise ValueError(
+            f"{model_name} expects a 4-D input (B, {in_chans}, H, W), got shape {tuple(x.shape)}{hint}"
+        )
+    if x.shape[1] != in_chans:
+        hint = " (channels-last input? permute to NCHW)" if x.shape[-1] == in_chans else ""
+        raise ValueError(
+            f"{model_name} was built for in_chans={in_chans} but the input has {x.shape[1]} channels "
+            f"(shape {tuple(x.shape)}){hint}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{model_name} expects a floating point input, got dtype {x.dtype}")
+
+
+def init_weights(module: nn.Module) -> None:
+    """Official Swin / timm ViT init: truncated normal(0.02) for Linear, zero bias, unit LayerNorm."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def as_pair(v: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, int) for i in v):
+        return (int(v[0]), int(v[1]))
+    raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+
+
+def take_indices(num: int, indices: int | list[int] | tuple[int, ...] | None) -> list[int]:
+    """timm's convention: None = all, int n = the last n, a list = those (negative from the end)."""
+    if indices is None:
+        return list(range(num))
+    if isinstance(indices, int):
+        if not 0 < indices <= num:
+            raise ValueError(f"indices={indices} must be in 1..{num}")
+        return list(range(num - indices, num))
+    out = [i % num if -num <= i < num else None for i in indices]
+    if any(i is None for i in out):
+        raise ValueError(f"indices {list(indices)} out of range for {num} stages/blocks")
+    return out
