@@ -1,0 +1,135 @@
+"""timm registration of the Swin models: `timm.create_model('scratch_swin_t')` after `import swin_hub`.
+
+One line of hyper-parameters per model, exactly the official ones; the pretrained tags point
+at the official Microsoft releases (GitHub `.pth`) and their `microsoft/swin-*` Hub repos.
+"""
+
+from __future__ import annotations
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from ..convert.swin import checkpoint_filter_fn
+from ..models.swin import SwinConfig, SwinTransformer
+
+RELEASES = "https://github.com/SwinTransformer/storage/releases/download"
+
+# the official hyper-parameters of each registered name
+ARCHS = {
+    "scratch_swin_t": dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7),
+    "scratch_swin_s": dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), window_size=7),
+    "scratch_swin_b": dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), window_size=7),
+    "scratch_swin_l": dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), window_size=7),
+    "scratch_swin_b_384": dict(
+        img_size=384, embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), window_size=12
+    ),
+    "scratch_swin_l_384": dict(
+        img_size=384, embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), window_size=12
+    ),
+}
+
+
+def _cfg(file: str, hf_hub_id: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
+    return dict(
+        url=f"{RELEASES}/{file}",
+        hf_hub_id=hf_hub_id,
+        num_classes=num_classes,
+        input_size=(3, size, size),
+        pool_size=(size // 32, size // 32),
+        crop_pct=0.9 if size == 224 else 1.0,
+        interpolation="bicubic",
+        fixed_input_size=False,
+        mean=IMAGENET_DEFAULT_MEAN,
+        std=IMAGENET_DEFAULT_STD,
+        first_conv="patch_embed.proj",
+        classifier="head",
+        license="mit",
+        paper_ids="arXiv:2103.14030",
+        origin_url="https://github.com/microsoft/Swin-Transformer",
+    )
+
+
+default_cfgs = generate_default_cfgs({
+    "scratch_swin_t.ms_in1k": _cfg("v1.0.0/swin_tiny_patch4_window7_224.pth", "microsoft/swin-tiny-patch4-window7-224"),
+    "scratch_swin_t.ms_in22k_ft_in1k": _cfg("v1.0.8/swin_tiny_patch4_window7_224_22kto1k_finetune.pth"),
+    "scratch_swin_t.ms_in22k": _cfg("v1.0.8/swin_tiny_patch4_window7_224_22k.pth", num_classes=21841),
+    "scratch_swin_s.ms_in1k": _cfg("v1.0.0/swin_small_patch4_window7_224.pth", "microsoft/swin-small-patch4-window7-224"),
+    "scratch_swin_s.ms_in22k_ft_in1k": _cfg("v1.0.8/swin_small_patch4_window7_224_22kto1k_finetune.pth"),
+    "scratch_swin_s.ms_in22k": _cfg("v1.0.8/swin_small_patch4_window7_224_22k.pth", num_classes=21841),
+    "scratch_swin_b.ms_in22k_ft_in1k": _cfg("v1.0.0/swin_base_patch4_window7_224_22kto1k.pth", "microsoft/swin-base-patch4-window7-224"),
+    "scratch_swin_b.ms_in1k": _cfg("v1.0.0/swin_base_patch4_window7_224.pth"),
+    "scratch_swin_b.ms_in22k": _cfg(
+        "v1.0.0/swin_base_patch4_window7_224_22k.pth", "microsoft/swin-base-patch4-window7-224-in22k", 21841
+    ),
+    "scratch_swin_l.ms_in22k_ft_in1k": _cfg("v1.0.0/swin_large_patch4_window7_224_22kto1k.pth", "microsoft/swin-large-patch4-window7-224"),
+    "scratch_swin_l.ms_in22k": _cfg(
+        "v1.0.0/swin_large_patch4_window7_224_22k.pth", "microsoft/swin-large-patch4-window7-224-in22k", 21841
+    ),
+    "scratch_swin_b_384.ms_in22k_ft_in1k": _cfg(
+        "v1.0.0/swin_base_patch4_window12_384_22kto1k.pth", "microsoft/swin-base-patch4-window12-384", size=384
+    ),
+    "scratch_swin_b_384.ms_in1k": _cfg("v1.0.0/swin_base_patch4_window12_384.pth", size=384),
+    "scratch_swin_b_384.ms_in22k": _cfg(
+        "v1.0.0/swin_base_patch4_window12_384_22k.pth", "microsoft/swin-base-patch4-window12-384-in22k", 21841, 384
+    ),
+    "scratch_swin_l_384.ms_in22k_ft_in1k": _cfg(
+        "v1.0.0/swin_large_patch4_window12_384_22kto1k.pth", "microsoft/swin-large-patch4-window12-384", size=384
+    ),
+    "scratch_swin_l_384.ms_in22k": _cfg(
+        "v1.0.0/swin_large_patch4_window12_384_22k.pth", "microsoft/swin-large-patch4-window12-384-in22k", 21841, 384
+    ),
+})
+
+
+def build_swin(**kwargs) -> SwinTransformer:
+    """timm passes flat kwargs; the model takes an explicit, validated config."""
+    return SwinTransformer(SwinConfig.from_kwargs(**kwargs))
+
+
+def _create(variant: str, pretrained: bool, **kwargs) -> SwinTransformer:
+    args = {**ARCHS[variant], **kwargs}
+    out_indices = args.pop("out_indices", tuple(range(len(args["depths"]))))
+    return build_model_with_cfg(
+        build_swin,
+        variant,
+        pretrained,
+        pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=out_indices),
+        **args,
+    )
+
+
+@register_model
+def scratch_swin_t(pretrained: bool = False, **kwargs) -> SwinTransformer:
+    """Swin-T, 224, window 7 (28M params)."""
+    return _create("scratch_swin_t", pretrained, **kwargs)
+
+
+@register_model
+def scratch_swin_s(pretrained: bool = False, **kwargs) -> SwinTransformer:
+    """Swin-S, 224, window 7 (50M params)."""
+    return _create("scratch_swin_s", pretrained, **kwargs)
+
+
+@register_model
+def scratch_swin_b(pretrained: bool = False, **kwargs) -> SwinTransformer:
+    """Swin-B, 224, window 7 (88M params)."""
+    return _create("scratch_swin_b", pretrained, **kwargs)
+
+
+@register_model
+def scratch_swin_l(pretrained: bool = False, **kwargs) -> SwinTransformer:
+    """Swin-L, 224, window 7 (197M params)."""
+    return _create("scratch_swin_l", pretrained, **kwargs)
+
+
+@register_model
+def scratch_swin_b_384(pretrained: bool = False, **kwargs) -> SwinTransformer:
+    """Swin-B, 384, window 12."""
+    return _create("scratch_swin_b_384", pretrained, **kwargs)
+
+
+@register_model
+def scratch_swin_l_384(pretrained: bool = False, **kwargs) -> SwinTransformer:
+    """Swin-L, 384, window 12."""
+    return _create("scratch_swin_l_384", pretrained, **kwargs)

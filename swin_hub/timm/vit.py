@@ -1,0 +1,134 @@
+"""timm registration of the ViT models: `timm.create_model('scratch_vit_b')` after `import swin_hub`.
+
+One line of hyper-parameters per model, exactly the paper's; the pretrained tags point at
+Google's released `.npz` files (and the `google/vit-*` Hub repos where Google published one).
+"""
+
+from __future__ import annotations
+
+from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from ..convert.vit import checkpoint_filter_fn
+from ..models.vit import ViTConfig, VisionTransformer
+
+AUGREG = "https://storage.googleapis.com/vit_models/augreg"
+ORIG = "https://storage.googleapis.com/vit_models/imagenet21k+imagenet2012"
+
+# the paper's hyper-parameters of each registered name
+ARCHS = {
+    "scratch_vit_ti": dict(patch_size=16, embed_dim=192, depth=12, num_heads=3),
+    "scratch_vit_s": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6),
+    "scratch_vit_b": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12),
+    "scratch_vit_l": dict(patch_size=16, embed_dim=1024, depth=24, num_heads=16),
+    "scratch_vit_b32": dict(patch_size=32, embed_dim=768, depth=12, num_heads=12),
+    "scratch_vit_b_384": dict(img_size=384, patch_size=16, embed_dim=768, depth=12, num_heads=12),
+}
+
+
+def _cfg(url: str, hf_hub_id: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
+    return dict(
+        url=url,
+        hf_hub_id=hf_hub_id,
+        num_classes=num_classes,
+        input_size=(3, size, size),
+        pool_size=None,
+        crop_pct=0.9 if size == 224 else 1.0,
+        interpolation="bicubic",
+        fixed_input_size=True,
+        mean=IMAGENET_INCEPTION_MEAN,
+        std=IMAGENET_INCEPTION_STD,
+        first_conv="patch_embed.proj",
+        classifier="head",
+        license="apache-2.0",
+        paper_ids="arXiv:2010.11929" if "augreg" not in url else "arXiv:2106.10270",
+        origin_url="https://github.com/google-research/vision_transformer",
+    )
+
+
+def _augreg(stem: str, aug: str, ft: str | None = None, size: int = 224, i1k: bool = False) -> dict:
+    """AugReg file names: {model}-{pretrain}-300ep-lr_0.001-{aug}[--imagenet2012-steps_20k-{ft}-res_{size}].npz"""
+    pre = f"{stem}-{'i1k' if i1k else 'i21k'}-300ep-lr_0.001-{aug}"
+    if ft is None:
+        return _cfg(f"{AUGREG}/{pre}.npz", num_classes=21843)
+    return _cfg(f"{AUGREG}/{pre}--imagenet2012-steps_20k-{ft}-res_{size}.npz", size=size)
+
+
+B16_21K = "aug_medium1-wd_0.1-do_0.0-sd_0.0"
+B16_1K = "aug_strong2-wd_0.1-do_0.1-sd_0.1"
+B32_1K = "aug_medium2-wd_0.1-do_0.1-sd_0.1"
+
+default_cfgs = generate_default_cfgs({
+    "scratch_vit_ti.augreg_in21k_ft_in1k": _augreg("Ti_16", "aug_none-wd_0.03-do_0.0-sd_0.0", "lr_0.03"),
+    "scratch_vit_ti.augreg_in21k": _augreg("Ti_16", "aug_none-wd_0.03-do_0.0-sd_0.0"),
+    "scratch_vit_s.augreg_in21k_ft_in1k": _augreg("S_16", "aug_light1-wd_0.03-do_0.0-sd_0.0", "lr_0.03"),
+    "scratch_vit_s.augreg_in1k": _augreg("S_16", "aug_medium2-wd_0.1-do_0.0-sd_0.0", "lr_0.01", i1k=True),
+    "scratch_vit_s.augreg_in21k": _augreg("S_16", "aug_light1-wd_0.03-do_0.0-sd_0.0"),
+    "scratch_vit_b.augreg_in21k_ft_in1k": _augreg("B_16", B16_21K, "lr_0.01"),
+    "scratch_vit_b.orig_in21k_ft_in1k": _cfg(f"{ORIG}/ViT-B_16-224.npz", "google/vit-base-patch16-224"),
+    "scratch_vit_b.augreg_in1k": _augreg("B_16", B16_1K, "lr_0.01", i1k=True),
+    "scratch_vit_b.augreg_in21k": _augreg("B_16", B16_21K),
+    "scratch_vit_l.augreg_in21k_ft_in1k": _augreg("L_16", "aug_medium1-wd_0.1-do_0.1-sd_0.1", "lr_0.01"),
+    "scratch_vit_l.orig_in21k_ft_in1k": _cfg(f"{ORIG}/ViT-L_16-224.npz", "google/vit-large-patch16-224"),
+    "scratch_vit_l.augreg_in21k": _augreg("L_16", "aug_medium1-wd_0.1-do_0.1-sd_0.1"),
+    "scratch_vit_b32.augreg_in21k_ft_in1k": _augreg("B_32", "aug_medium1-wd_0.03-do_0.0-sd_0.0", "lr_0.03"),
+    "scratch_vit_b32.augreg_in1k": _augreg("B_32", B32_1K, "lr_0.01", i1k=True),
+    "scratch_vit_b32.augreg_in21k": _augreg("B_32", "aug_medium1-wd_0.03-do_0.0-sd_0.0"),
+    "scratch_vit_b_384.augreg_in21k_ft_in1k": _augreg("B_16", B16_21K, "lr_0.01", size=384),
+    "scratch_vit_b_384.orig_in21k_ft_in1k": _cfg(f"{ORIG}/ViT-B_16.npz", "google/vit-base-patch16-384", size=384),
+    "scratch_vit_b_384.augreg_in1k": _augreg("B_16", B16_1K, "lr_0.01", size=384, i1k=True),
+})
+
+
+def build_vit(**kwargs) -> VisionTransformer:
+    """timm passes flat kwargs; the model takes an explicit, validated config."""
+    return VisionTransformer(ViTConfig.from_kwargs(**kwargs))
+
+
+def _create(variant: str, pretrained: bool, **kwargs) -> VisionTransformer:
+    args = {**ARCHS[variant], **kwargs}
+    out_indices = args.pop("out_indices", 3)
+    return build_model_with_cfg(
+        build_vit,
+        variant,
+        pretrained,
+        pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=out_indices),
+        **args,
+    )
+
+
+@register_model
+def scratch_vit_ti(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """ViT-Ti/16, 224 (5.7M params)."""
+    return _create("scratch_vit_ti", pretrained, **kwargs)
+
+
+@register_model
+def scratch_vit_s(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """ViT-S/16, 224 (22M params)."""
+    return _create("scratch_vit_s", pretrained, **kwargs)
+
+
+@register_model
+def scratch_vit_b(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """ViT-B/16, 224 (86M params)."""
+    return _create("scratch_vit_b", pretrained, **kwargs)
+
+
+@register_model
+def scratch_vit_l(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """ViT-L/16, 224 (304M params)."""
+    return _create("scratch_vit_l", pretrained, **kwargs)
+
+
+@register_model
+def scratch_vit_b32(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """ViT-B/32, 224 (88M params)."""
+    return _create("scratch_vit_b32", pretrained, **kwargs)
+
+
+@register_model
+def scratch_vit_b_384(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """ViT-B/16, 384."""
+    return _create("scratch_vit_b_384", pretrained, **kwargs)
