@@ -147,3 +147,9 @@ def take_indices(num: int, indices: int | list[int] | tuple[int, ...] | None) ->
     if any(i is None for i in out):
         raise ValueError(f"indices {list(indices)} out of range for {num} stages/blocks")
     return out
+
+
+def linear_rates(last: float, n: int) -> list[float]:
+    """Stochastic depth rates rising linearly from 0 to `last` over n blocks (in Python, so
+    models can be built on the meta device)."""
+    return [last * i / (n - 1) if n > 1 else 0.0 for i in range(n)]

@@ -30,6 +30,7 @@ from .layers import (
     attention,
     check_image_batch,
     init_weights,
+    linear_rates,
     take_indices,
     use_sdpa,
 )
@@ -456,7 +457,7 @@ class SwinTransformer(nn.Module):
             self.absolute_pos_embed = None
         self.pos_drop = nn.Dropout(cfg.proj_drop_rate)
 
-        drop_paths = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths)).tolist()
+        drop_paths = linear_rates(cfg.drop_path_rate, sum(cfg.depths))
         stages, self.feature_info = [], []
         for i, (depth, heads, (h, w)) in enumerate(zip(cfg.depths, cfg.num_heads, resolutions)):
             # the bias table is sized for the window at the construction size (official and timm)

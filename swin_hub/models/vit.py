@@ -24,6 +24,7 @@ from .layers import (
     attention,
     check_image_batch,
     init_weights,
+    linear_rates,
     take_indices,
     use_sdpa,
 )
@@ -210,7 +211,7 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim)) if cfg.class_token else None
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_prefix_tokens + num_patches, cfg.embed_dim))
         self.pos_drop = nn.Dropout(cfg.pos_drop_rate)
-        drop_paths = torch.linspace(0, cfg.drop_path_rate, cfg.depth).tolist()
+        drop_paths = linear_rates(cfg.drop_path_rate, cfg.depth)
         self.blocks = nn.ModuleList(Block(cfg, dp) for dp in drop_paths)
         self.norm = nn.Identity() if cfg.fc_norm else nn.LayerNorm(cfg.embed_dim, eps=cfg.norm_eps)
         self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.norm_eps) if cfg.fc_norm else nn.Identity()

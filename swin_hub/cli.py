@@ -1,0 +1,114 @@
+"""`swin-hub` command line: models, info, demo (more subcommands come with training and conversion)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import timm
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import swin_hub  # noqa: F401  (registers the scratch_* models)
+
+
+def build_on_meta(name: str, **kwargs) -> nn.Module:
+    """Build a registered model without allocating or initialising real weights."""
+    if name not in timm.list_models("scratch_*"):
+        known = ", ".join(timm.list_models("scratch_*"))
+        raise SystemExit(f"swin-hub: unknown model {name!r}; registered models: {known}")
+    with torch.device("meta"):
+        return timm.create_model(name, **kwargs).eval()
+
+
+def input_size(model: nn.Module) -> tuple[int, int, int]:
+    return tuple(model.pretrained_cfg["input_size"])
+
+
+def count_macs(model: nn.Module, size: tuple[int, int, int]) -> float:
+    """Multiply-accumulates of one image's forward pass (what the papers call FLOPs)."""
+    x = torch.empty(1, *size, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() / 2
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    rows = []
+    for name in timm.list_models(args.filter):
+        model = build_on_meta(name)
+        size = input_size(model)
+        params = sum(p.numel() for p in model.parameters())
+        tags = [t.split(".", 1)[1] for t in timm.list_pretrained(f"{name}.*")]
+        rows.append((name, f"{size[1]}x{size[2]}", f"{params / 1e6:.1f}", f"{count_macs(model, size) / 1e9:.2f}", ", ".join(tags)))
+    header = ("model", "input", "params (M)", "GMACs", "pretrained tags")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths)] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    print("\nGMACs: multiply-accumulates per image at the input size (the 'FLOPs' of the Swin and ViT papers).")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    kwargs = {}
+    if args.img_size:
+        kwargs["img_size"] = args.img_size
+    model = build_on_meta(args.model, **kwargs)
+    size = (3, args.img_size, args.img_size) if args.img_size else input_size(model)
+    print(f"{args.model}: {type(model).__name__}")
+    for key, value in model.cfg.to_dict().items():
+        print(f"  {key:<20} {value}")
+    print(f"\ninput (1, {size[0]}, {size[1]}, {size[2]})")
+    shapes: dict[str, tuple] = {}
+    watched = [(n, m) for n, m in model.named_modules() if n.count(".") <= 1 and n and not isinstance(m, nn.ModuleList)]
+    def record(name):
+        def hook(module, inputs, output):
+            shapes.setdefault(name, tuple(output.shape))  # returns None: the output is left as it is
+        return hook
+
+    hooks = [m.register_forward_hook(record(n)) for n, m in watched]
+    x = torch.empty(1, *size, device="meta")
+    with torch.no_grad():
+        model(x)
+        for hook in hooks:
+            hook.remove()
+    print(f"{'layer':<28} {'output shape':<24} {'params':>12}")
+    for name, module in watched:
+        if name not in shapes:
+            continue
+        params = sum(p.numel() for p in module.parameters())
+        extra = ""
+        if hasattr(module, "blocks") and hasattr(module.blocks[0], "window_and_shift"):
+            h, w = shapes[name][1:3]
+            wins = sorted({b.window_and_shift(h, w) for b in module.blocks})
+            extra = "  windows(wh,ww,sh,sw): " + " ".join(str(t) for t in wins)
+        print(f"{name:<28} {str(shapes[name]):<24} {params:>12,}{extra}")
+    total = sum(p.numel() for p in model.parameters())
+    print(f"\ntotal params {total:,}; {count_macs(model, size) / 1e9:.2f} GMACs per image")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    run_demo(args.fixtures)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="swin-hub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("models", help="list the registered models with params and GMACs")
+    p.add_argument("filter", nargs="?", default="scratch_*", help="timm wildcard (default scratch_*)")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("info", help="layer summary of one model")
+    p.add_argument("model")
+    p.add_argument("--img-size", "--img_size", type=int, default=None, help="input size (default: the model's)")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("demo", help="offline showcase: build the models, load the official fixtures, predict")
+    p.add_argument("--fixtures", default=None, help="folder with the official oracle fixtures (default: bundled)")
+    p.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
