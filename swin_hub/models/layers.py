@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,3 +155,12 @@ def linear_rates(last: float, n: int) -> list[float]:
     """Stochastic depth rates rising linearly from 0 to `last` over n blocks (in Python, so
     models can be built on the meta device)."""
     return [last * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+
+
+def checked_config(cls, kwargs: dict):
+    """Build a config dataclass, naming unknown arguments and listing the valid ones."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise TypeError(f"unknown {cls.__name__} argument(s) {unknown}; valid arguments: {sorted(known)}")
+    return cls(**kwargs)

@@ -14,7 +14,7 @@ as the official classification code does (per dimension, as timm does for non-sq
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from .layers import (
     as_pair,
     attention,
     check_image_batch,
+    checked_config,
     init_weights,
     linear_rates,
     take_indices,
@@ -104,11 +105,7 @@ class SwinConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> "SwinConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise TypeError(f"unknown Swin argument(s) {unknown}; valid arguments: {sorted(known)}")
-        return cls(**kwargs)
+        return checked_config(cls, kwargs)
 
     def to_dict(self) -> dict:
         d = asdict(self)

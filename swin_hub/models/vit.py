@@ -8,7 +8,7 @@ are the defaults; timm and transformers use exact GELU for the same weights.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,7 @@ from .layers import (
     as_pair,
     attention,
     check_image_batch,
+    checked_config,
     init_weights,
     linear_rates,
     take_indices,
@@ -94,11 +95,7 @@ class ViTConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> "ViTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise TypeError(f"unknown ViT argument(s) {unknown}; valid arguments: {sorted(known)}")
-        return cls(**kwargs)
+        return checked_config(cls, kwargs)
 
     def to_dict(self) -> dict:
         d = asdict(self)
