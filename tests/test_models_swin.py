@@ -367,3 +367,23 @@ ERRORS = [
 def test_invalid_use_raises_a_clear_error(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_training_after_inference_mode_uses_no_inference_tensors():
+    """Masks cached under torch.inference_mode() must still be usable by autograd later."""
+    model = timm.create_model(
+        "scratch_swin_t", embed_dim=32, depths=(1, 2, 1, 1), num_heads=(1, 2, 4, 8), num_classes=3
+    )
+    x = torch.randn(2, 3, 224, 224)
+    model.eval()
+    with torch.inference_mode():
+        before = model(x)
+    x_grad = x.clone().requires_grad_(True)  # frozen-backbone style: grad flows to the input only
+    model.requires_grad_(False)
+    model(x_grad).sum().backward()
+    assert x_grad.grad is not None and torch.isfinite(x_grad.grad).all()
+    model.requires_grad_(True).train()
+    model(x).sum().backward()
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), before, atol=1e-6)

@@ -223,21 +223,22 @@ class WindowAttention(nn.Module):
         self._cache: dict = {}
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
-    def _index_and_shift_mask(self, Hp, Wp, wh, ww, sh, sw, device):
+    def _static_parts(self, Hp, Wp, wh, ww, sh, sw, device):
+        """Bias-table index (N*N,) and shift mask (nW, 1, N, N) or None: weight-free, cacheable."""
         key = ("static", Hp, Wp, wh, ww, sh, sw, device)
-        if key not in self._cache:
-            index = relative_position_index(wh, ww, self.table_window, device).view(-1)  # (N*N,)
-            smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None] if (sh or sw) else None  # (nW, 1, N, N)
+        if torch.compiler.is_compiling() or key not in self._cache:
+            # outside inference_mode: tensors made under it could never feed autograd later
+            with torch.inference_mode(False):
+                index = relative_position_index(wh, ww, self.table_window, device).view(-1)
+                smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None] if (sh or sw) else None
+            if torch.compiler.is_compiling():  # traced once per shape; a dict cache would break the graph
+                return index, smask
             self._cache[key] = (index, smask)
         return self._cache[key]
 
     def _build_mask(self, Hp, Wp, wh, ww, sh, sw, device, dtype) -> torch.Tensor:
         N = wh * ww
-        if torch.compiler.is_compiling():  # traced once per shape; a dict cache would break the graph
-            index = relative_position_index(wh, ww, self.table_window, device).view(-1)
-            smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None] if (sh or sw) else None
-        else:
-            index, smask = self._index_and_shift_mask(Hp, Wp, wh, ww, sh, sw, device)
+        index, smask = self._static_parts(Hp, Wp, wh, ww, sh, sw, device)
         bias = self.relative_position_bias_table[index].view(N, N, -1).permute(2, 0, 1)  # (nH, N, N)
         mask = bias.unsqueeze(0)  # (1, nH, N, N)
         if smask is not None:
@@ -253,7 +254,8 @@ class WindowAttention(nn.Module):
         version = (table._version, table.data_ptr())
         hit = self._cache.get(key)
         if hit is None or hit[0] != version:
-            hit = (version, self._build_mask(Hp, Wp, wh, ww, sh, sw, device, dtype))
+            with torch.inference_mode(False):
+                hit = (version, self._build_mask(Hp, Wp, wh, ww, sh, sw, device, dtype))
             self._cache[key] = hit
         return hit[1]
 
