@@ -9,7 +9,6 @@ Small architecture overrides keep everything that runs a forward pass fast on CP
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -88,39 +87,6 @@ def saved_activations(model: nn.Module, x: torch.Tensor) -> int:
     return count
 
 
-def official_swin_to_hub_layout(sd: dict) -> dict:
-    """Official Swin names -> the layout of the `microsoft/swin-*` Hub repos (transformers)."""
-    block = {
-        "norm1.": "layernorm_before.",
-        "attn.relative_position": "attention.self.relative_position",
-        "attn.proj.": "attention.output.dense.",
-        "norm2.": "layernorm_after.",
-        "mlp.fc1.": "intermediate.dense.",
-        "mlp.fc2.": "output.dense.",
-    }
-    prefixes = [
-        (r"^patch_embed\.proj\.", "swin.embeddings.patch_embeddings.projection."),
-        (r"^patch_embed\.norm\.", "swin.embeddings.norm."),
-        (r"^layers\.", "swin.encoder.layers."),
-        (r"^norm\.", "swin.layernorm."),
-        (r"^head\.", "classifier."),
-    ]
-    out = {}
-    for k, v in sd.items():
-        if k.endswith("attn_mask"):
-            continue
-        for pattern, repl in prefixes:
-            k = re.sub(pattern, repl, k)
-        for a, b in block.items():
-            k = k.replace(a, b)
-        if "attn.qkv." in k:
-            for name, part in zip(("query", "key", "value"), v.chunk(3)):
-                out[k.replace("attn.qkv.", f"attention.self.{name}.")] = part.clone()
-        else:
-            out[k] = v
-    return out
-
-
 @pytest.fixture(scope="module")
 def swin_fixture() -> dict:
     return load_file(FIXTURES / "swin_official_tiny.safetensors")
@@ -163,10 +129,10 @@ def test_in21k_tags_have_full_label_count(tag):
 @pytest.mark.parametrize("tag", PRETRAINED)
 def test_pretrained_cfg_preprocessing_matches_timm_tag(tag):
     arch, name = tag.split(".")
-    theirs = get_pretrained_cfg(f"{TIMM_EQUIVALENT[arch]}.{name}")
-    if theirs is None:
-        pytest.skip(f"timm has no {TIMM_EQUIVALENT[arch]}.{name}")
-    ours = get_pretrained_cfg(tag)
+    timm_tag = f"{TIMM_EQUIVALENT[arch]}.{name}"
+    if timm_tag not in timm.list_pretrained(TIMM_EQUIVALENT[arch]):
+        pytest.skip(f"timm has no {timm_tag}")
+    ours, theirs = get_pretrained_cfg(tag), get_pretrained_cfg(timm_tag)
     for field in ("input_size", "mean", "std", "crop_pct", "crop_mode", "interpolation", "num_classes"):
         assert getattr(ours, field) == getattr(theirs, field), field
 
@@ -481,15 +447,34 @@ def test_pretrained_file_overlay_loads_google_vit_npz():
 
 @pytest.mark.parametrize("tag", ["scratch_swin_t.ms_in1k", "scratch_swin_t.ms_in22k_ft_in1k"])
 def test_pretrained_tag_loads_what_its_sources_serve(tag, swin_fixture, monkeypatch):
-    """timm downloads a tag's hf_hub_id in preference to its url: either must load.
-
-    Downloads are stubbed with the fixture's weights in the layout each source serves: the
-    GitHub release `.pth` (official) and the `microsoft/swin-*` Hub repos (transformers).
+    """A Swin tag's url is the official GitHub release `.pth`; the download is stubbed with
+    the fixture's file in that layout, and the model converts it on load (custom_load).
+    A tag must not name an hf_hub_id whose layout the loader cannot read.
     """
-    official = torch.load(FIXTURES / "swin_official_tiny.pth", map_location="cpu", weights_only=True)
-    monkeypatch.setattr(_builder, "load_state_dict_from_url", lambda *a, **k: official)
-    monkeypatch.setattr(_builder, "load_state_dict_from_hf", lambda *a, **k: official_swin_to_hub_layout(official["model"]))
+    assert not timm.models.get_pretrained_cfg(tag).hf_hub_id
+    monkeypatch.setattr(_builder, "download_cached_file", lambda *a, **k: str(FIXTURES / "swin_official_tiny.pth"))
     model = timm.create_model(tag, pretrained=True, pretrained_cfg_overlay=dict(num_classes=10), **SWIN_FIXTURE).eval()
     with torch.no_grad():
         logits = model(swin_fixture["pixel_values"])
     torch.testing.assert_close(logits, swin_fixture["logits"], atol=TOL, rtol=0)
+
+
+def test_pretrained_vit_tag_loads_its_npz_url(monkeypatch):
+    """A ViT tag's url serves a Google `.npz`; downloads are stubbed with the fixture's file.
+
+    The plain url loader torch.loads what it downloads (as the real one does), so the npz
+    has to reach the model through a loader that reads the npz format.
+    """
+    npz = FIXTURES / "vit_official_tiny.npz"
+    fixture = load_file(FIXTURES / "vit_official_tiny.safetensors")
+    monkeypatch.setattr(_builder, "download_cached_file", lambda *a, **k: str(npz))
+    monkeypatch.setattr(_builder, "load_state_dict_from_url", lambda *a, **k: torch.load(npz, weights_only=True))
+    model = timm.create_model(
+        "scratch_vit_ti.augreg_in21k_ft_in1k",
+        pretrained=True,
+        pretrained_cfg_overlay=dict(num_classes=10),
+        **VIT_FIXTURE,
+    ).eval()
+    with torch.no_grad():
+        logits = model(fixture["pixel_values"])
+    torch.testing.assert_close(logits, fixture["logits"], atol=TOL, rtol=0)

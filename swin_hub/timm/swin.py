@@ -9,8 +9,9 @@ from __future__ import annotations
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from ..convert.swin import checkpoint_filter_fn
+from ..convert.swin import checkpoint_filter_fn, to_swin_hub
 from ..models.swin import SwinConfig, SwinTransformer
+from .loading import load_converted
 
 RELEASES = "https://github.com/SwinTransformer/storage/releases/download"
 
@@ -29,10 +30,13 @@ ARCHS = {
 }
 
 
-def _cfg(file: str, hf_hub_id: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
+def _cfg(file: str, hub_repo: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
+    """`hub_repo` names the microsoft/ Hub copy; it becomes hf_hub_id once the transformers
+    layout converts on load (issue 4); until then the GitHub release is the source."""
     return dict(
         url=f"{RELEASES}/{file}",
-        hf_hub_id=hf_hub_id,
+        custom_load=True,
+        notes=(f"Hub copy: {hub_repo}",) if hub_repo else (),
         num_classes=num_classes,
         input_size=(3, size, size),
         pool_size=(size // 32, size // 32),
@@ -81,12 +85,22 @@ default_cfgs = generate_default_cfgs({
 })
 
 
+class TimmSwinTransformer(SwinTransformer):
+    """The same model plus timm's `custom_load` hook, which converts official files on load."""
+
+    def load_pretrained(self, checkpoint_path: str) -> None:
+        load_converted(self, checkpoint_path, lambda raw: to_swin_hub(raw)[0])
+
+
 def build_swin(**kwargs) -> SwinTransformer:
     """timm passes flat kwargs; the model takes an explicit, validated config."""
-    return SwinTransformer(SwinConfig.from_kwargs(**kwargs))
+    return TimmSwinTransformer(SwinConfig.from_kwargs(**kwargs))
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> SwinTransformer:
+    overlay = kwargs.get("pretrained_cfg_overlay")
+    if overlay and overlay.get("file"):  # timm resets custom_load for a user file; we read every format
+        kwargs["pretrained_cfg_overlay"] = {"custom_load": True, **overlay}
     args = {**ARCHS[variant], **kwargs}
     out_indices = args.pop("out_indices", tuple(range(len(args["depths"]))))
     return build_model_with_cfg(

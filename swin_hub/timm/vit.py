@@ -9,8 +9,9 @@ from __future__ import annotations
 from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from ..convert.vit import checkpoint_filter_fn
+from ..convert.vit import checkpoint_filter_fn, npz_to_swin_hub
 from ..models.vit import ViTConfig, VisionTransformer
+from .loading import load_converted
 
 AUGREG = "https://storage.googleapis.com/vit_models/augreg"
 ORIG = "https://storage.googleapis.com/vit_models/imagenet21k+imagenet2012"
@@ -26,10 +27,13 @@ ARCHS = {
 }
 
 
-def _cfg(url: str, hf_hub_id: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
+def _cfg(url: str, hub_repo: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
+    """`hub_repo` names the google/ Hub copy; it becomes hf_hub_id once the transformers
+    layout converts on load (issue 4); until then Google's npz is the source."""
     return dict(
         url=url,
-        hf_hub_id=hf_hub_id,
+        custom_load=True,
+        notes=(f"Hub copy: {hub_repo}",) if hub_repo else (),
         num_classes=num_classes,
         input_size=(3, size, size),
         pool_size=None,
@@ -80,12 +84,26 @@ default_cfgs = generate_default_cfgs({
 })
 
 
+def _to_swin_hub(raw: dict) -> dict:
+    return npz_to_swin_hub(raw) if "embedding/kernel" in raw else checkpoint_filter_fn(raw, None)
+
+
+class TimmVisionTransformer(VisionTransformer):
+    """The same model plus timm's `custom_load` hook, which converts Google's npz on load."""
+
+    def load_pretrained(self, checkpoint_path: str) -> None:
+        load_converted(self, checkpoint_path, _to_swin_hub)
+
+
 def build_vit(**kwargs) -> VisionTransformer:
     """timm passes flat kwargs; the model takes an explicit, validated config."""
-    return VisionTransformer(ViTConfig.from_kwargs(**kwargs))
+    return TimmVisionTransformer(ViTConfig.from_kwargs(**kwargs))
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> VisionTransformer:
+    overlay = kwargs.get("pretrained_cfg_overlay")
+    if overlay and overlay.get("file"):  # timm resets custom_load for a user file; we read every format
+        kwargs["pretrained_cfg_overlay"] = {"custom_load": True, **overlay}
     args = {**ARCHS[variant], **kwargs}
     out_indices = args.pop("out_indices", 3)
     return build_model_with_cfg(

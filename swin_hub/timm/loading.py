@@ -1,0 +1,66 @@
+"""Weight files of any supported layout into a timm-built model (timm's `custom_load` hook).
+
+timm's own loader reads only torch/safetensors state dicts in the model's layout; our tags
+point at official files (Google `.npz`, Microsoft `.pth`), so the models take over loading
+and convert on the way in, with timm's head and input-channel conventions.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from timm.models import adapt_input_conv
+
+_logger = logging.getLogger(__name__)
+
+
+def read_weights(path: str | Path) -> dict:
+    """A checkpoint file as a dict: npz arrays, safetensors or a torch file (never unpickles code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if path.suffix == ".npz" or (magic[:2] == b"PK" and _is_npz(path)):
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's message for a non-checkpoint is a deep zip/pickle error
+        raise ValueError(f"{path}: not a readable PyTorch / safetensors / npz checkpoint ({e})") from e
+
+
+def _is_npz(path: Path) -> bool:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith(".npy") for n in z.namelist())
+
+
+def load_converted(model: torch.nn.Module, path: str | Path, convert: Callable[[dict], dict]) -> None:
+    """Convert the file at `path` to swin_hub names and load it, timm-style: a head of another
+    size is left freshly initialised (with a warning), a first conv for other in_chans is adapted."""
+    sd = convert(read_weights(path))
+    own = model.state_dict()
+    conv = "patch_embed.proj.weight"
+    if conv in sd and conv in own and sd[conv].shape[1] != own[conv].shape[1]:
+        sd[conv] = adapt_input_conv(own[conv].shape[1], sd[conv])
+    for key in ("head.weight", "head.bias"):
+        if key in sd and (key not in own or sd[key].shape != own[key].shape):
+            _logger.warning(f"{path}: dropping {key} {tuple(sd[key].shape)}; the model's head is re-initialised")
+            sd.pop(key)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.startswith("head.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: checkpoint does not fit {type(model).__name__} "
+            f"(missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+            f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}); check the model name / kwargs"
+        )
