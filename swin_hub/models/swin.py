@@ -276,7 +276,7 @@ class WindowAttention(nn.Module):
         else:  # per-window mask: fold windows into the head axis, broadcast over B
             q, k, v = (t.reshape(B, nW * self.num_heads, N, self.head_dim) for t in (q, k, v))
             bias = mask.reshape(1, nW * self.num_heads, N, N)
-        sdpa = use_sdpa(self.attn_impl, x, masked=True)
+        sdpa = use_sdpa(self.attn_impl)
         drop = self.attn_drop if self.training else 0.0
         out, probs = attention(q, k, v, bias, self.scale, drop, sdpa, need_weights)
         out = out.view(B, nW, self.num_heads, N, self.head_dim).transpose(2, 3).reshape(B, nW, N, C)

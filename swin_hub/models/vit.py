@@ -123,7 +123,7 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, nH, N, hd)
         drop = self.attn_drop if self.training else 0.0
-        sdpa = use_sdpa(self.attn_impl, x, masked=False)
+        sdpa = use_sdpa(self.attn_impl)
         out, probs = attention(q, k, v, None, self.scale, drop, sdpa, need_weights)
         out = out.transpose(1, 2).reshape(B, N, C)  # (B, N, C)
         return self.proj_drop(self.proj(out)), probs
