@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from timm.models import swin_transformer as timm_swin
 
+from helpers import perturb_
 import swin_hub  # noqa: F401  (registers scratch_swin_* with timm)
 from swin_hub.convert.swin import infer_config, to_swin_hub
 from swin_hub.models.swin import SwinConfig, SwinTransformer
@@ -30,15 +31,6 @@ TRAIN = dict(img_size=112, embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def perturb_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """p += 0.1 * N(0, 1) for every parameter, in named_parameters() order."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return model
-
-
 def load_from_timm(ours: SwinTransformer, timm_model: torch.nn.Module) -> SwinTransformer:
     sd, fmt = to_swin_hub(timm_model.state_dict())
     assert fmt == "timm"

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from timm.models import vision_transformer as timm_vit
 
+from helpers import perturb_
 import swin_hub  # noqa: F401  (registers scratch_vit_* with timm)
 from swin_hub.convert.vit import checkpoint_filter_fn, infer_config, infer_config_npz, load_npz, npz_to_swin_hub
 from swin_hub.models.vit import ViTConfig, VisionTransformer
@@ -31,15 +32,6 @@ TRAIN = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def perturb_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """p += 0.1 * N(0, 1) for every parameter, in named_parameters() order."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return model
-
-
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     assert a.shape == b.shape, (a.shape, b.shape)
     return (a - b).abs().max().item()

@@ -7,11 +7,11 @@ at the official Microsoft releases (GitHub `.pth`) and their `microsoft/swin-*` 
 from __future__ import annotations
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 
 from ..convert.swin import checkpoint_filter_fn, to_swin_hub
 from ..models.swin import SwinConfig, SwinTransformer
-from .loading import load_converted
+from .common import create, load_converted
 
 RELEASES = "https://github.com/SwinTransformer/storage/releases/download"
 
@@ -98,19 +98,8 @@ def build_swin(**kwargs) -> SwinTransformer:
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> SwinTransformer:
-    overlay = kwargs.get("pretrained_cfg_overlay")
-    if overlay and overlay.get("file"):  # timm resets custom_load for a user file; we read every format
-        kwargs["pretrained_cfg_overlay"] = {"custom_load": True, **overlay}
-    args = {**ARCHS[variant], **kwargs}
-    out_indices = args.pop("out_indices", tuple(range(len(args["depths"]))))
-    return build_model_with_cfg(
-        build_swin,
-        variant,
-        pretrained,
-        pretrained_filter_fn=checkpoint_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=out_indices),
-        **args,
-    )
+    stages = len(kwargs.get("depths", ARCHS[variant]["depths"]))
+    return create(build_swin, variant, pretrained, ARCHS[variant], checkpoint_filter_fn, tuple(range(stages)), **kwargs)
 
 
 @register_model

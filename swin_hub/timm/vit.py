@@ -7,11 +7,11 @@ Google's released `.npz` files (and the `google/vit-*` Hub repos where Google pu
 from __future__ import annotations
 
 from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 
 from ..convert.vit import checkpoint_filter_fn, npz_to_swin_hub
 from ..models.vit import ViTConfig, VisionTransformer
-from .loading import load_converted
+from .common import create, load_converted
 
 AUGREG = "https://storage.googleapis.com/vit_models/augreg"
 ORIG = "https://storage.googleapis.com/vit_models/imagenet21k+imagenet2012"
@@ -101,19 +101,7 @@ def build_vit(**kwargs) -> VisionTransformer:
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> VisionTransformer:
-    overlay = kwargs.get("pretrained_cfg_overlay")
-    if overlay and overlay.get("file"):  # timm resets custom_load for a user file; we read every format
-        kwargs["pretrained_cfg_overlay"] = {"custom_load": True, **overlay}
-    args = {**ARCHS[variant], **kwargs}
-    out_indices = args.pop("out_indices", 3)
-    return build_model_with_cfg(
-        build_vit,
-        variant,
-        pretrained,
-        pretrained_filter_fn=checkpoint_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=out_indices),
-        **args,
-    )
+    return create(build_vit, variant, pretrained, ARCHS[variant], checkpoint_filter_fn, 3, **kwargs)
 
 
 @register_model

@@ -1,4 +1,5 @@
-"""Weight files of any supported layout into a timm-built model (timm's `custom_load` hook).
+"""timm plumbing shared by the Swin and ViT registrations: model creation, and weight files
+of any supported layout into a timm-built model (timm's `custom_load` hook).
 
 timm's own loader reads only torch/safetensors state dicts in the model's layout; our tags
 point at official files (Google `.npz`, Microsoft `.pth`), so the models take over loading
@@ -14,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 from safetensors.torch import load_file
-from timm.models import adapt_input_conv
+from timm.models import adapt_input_conv, build_model_with_cfg
 
 _logger = logging.getLogger(__name__)
 
@@ -64,3 +65,22 @@ def load_converted(model: torch.nn.Module, path: str | Path, convert: Callable[[
             f"(missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
             f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}); check the model name / kwargs"
         )
+
+
+def create(builder: Callable, variant: str, pretrained: bool, arch: dict, filter_fn: Callable,
+           default_out_indices, **kwargs) -> torch.nn.Module:
+    """timm's build_model_with_cfg with our defaults: registered hyper-parameters overridable
+    by kwargs, features through forward_intermediates, and every weight format on load."""
+    overlay = kwargs.get("pretrained_cfg_overlay")
+    if overlay and overlay.get("file"):  # timm resets custom_load for a user file; we read every format
+        kwargs["pretrained_cfg_overlay"] = {"custom_load": True, **overlay}
+    args = {**arch, **kwargs}
+    out_indices = args.pop("out_indices", default_out_indices)
+    return build_model_with_cfg(
+        builder,
+        variant,
+        pretrained,
+        pretrained_filter_fn=filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=out_indices),
+        **args,
+    )

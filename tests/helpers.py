@@ -1,0 +1,15 @@
+"""Shared test helpers (imported by the test modules; pytest puts tests/ on sys.path)."""
+
+import torch
+
+
+def perturb_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """p += 0.1 * N(0, 1) for every parameter, in named_parameters() order.
+
+    Fresh inits leave LayerNorms at identity and biases at zero, which hides mapping mistakes.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    return model
