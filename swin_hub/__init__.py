@@ -1,8 +1,28 @@
-"""swin-hub: exact, fast Swin and ViT in plain PyTorch, registered in timm."""
+"""swin-hub: exact, fast Swin and ViT in plain PyTorch, registered in timm and transformers."""
 
 from . import timm as _timm_registration  # noqa: F401  (registers scratch_* models with timm)
+from .hf import (  # registers the configs and models with the transformers Auto classes
+    ScratchSwinConfig,
+    ScratchSwinForImageClassification,
+    ScratchSwinModel,
+    ScratchViTConfig,
+    ScratchViTForImageClassification,
+    ScratchViTModel,
+)
 from .models import SwinConfig, SwinTransformer, ViTConfig, VisionTransformer
 
 __version__ = "0.1.0"
 
-__all__ = ["SwinConfig", "SwinTransformer", "ViTConfig", "VisionTransformer", "__version__"]
+__all__ = [
+    "SwinConfig",
+    "SwinTransformer",
+    "ViTConfig",
+    "VisionTransformer",
+    "ScratchSwinConfig",
+    "ScratchSwinModel",
+    "ScratchSwinForImageClassification",
+    "ScratchViTConfig",
+    "ScratchViTModel",
+    "ScratchViTForImageClassification",
+    "__version__",
+]

@@ -250,12 +250,16 @@ class VisionTransformer(nn.Module):
         self.num_classes = num_classes
         self.head = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, H, W) -> (B, prefix + h*w, C) with class token and position embedding."""
+    def _embed(self, x: torch.Tensor, interpolate: bool = False) -> torch.Tensor:
+        """(B, C_in, H, W) -> (B, prefix + h*w, C) with class token and position embedding.
+
+        `interpolate` allows another input size for this call (transformers'
+        `interpolate_pos_encoding`); `dynamic_img_size` allows it always.
+        """
         check_image_batch(x, self.in_chans, "VisionTransformer")
         H, W = x.shape[-2:]
         p = self.cfg.patch_size
-        if not self.dynamic_img_size and (H, W) != tuple(self.cfg.img_size):
+        if not (self.dynamic_img_size or interpolate) and (H, W) != tuple(self.cfg.img_size):
             raise ValueError(
                 f"input size {H}x{W} does not match img_size={tuple(self.cfg.img_size)}; create the model "
                 f"with dynamic_img_size=True to interpolate the position embedding on the fly"

@@ -1,0 +1,28 @@
+"""transformers front door: configs, PreTrainedModels and their Auto-class registration."""
+
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
+from .configuration import ScratchSwinConfig, ScratchViTConfig
+from .modeling import (
+    ScratchSwinForImageClassification,
+    ScratchSwinModel,
+    ScratchViTForImageClassification,
+    ScratchViTModel,
+)
+
+for _config, _base, _classifier in (
+    (ScratchSwinConfig, ScratchSwinModel, ScratchSwinForImageClassification),
+    (ScratchViTConfig, ScratchViTModel, ScratchViTForImageClassification),
+):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModel.register(_config, _base, exist_ok=True)
+    AutoModelForImageClassification.register(_config, _classifier, exist_ok=True)
+
+__all__ = [
+    "ScratchSwinConfig",
+    "ScratchViTConfig",
+    "ScratchSwinModel",
+    "ScratchSwinForImageClassification",
+    "ScratchViTModel",
+    "ScratchViTForImageClassification",
+]
