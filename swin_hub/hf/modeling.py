@@ -52,6 +52,7 @@ class _ScratchPreTrainedModel(PreTrainedModel):
 
     def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None, **kwargs) -> None:
         self.model.set_grad_checkpointing(enable)
+        self.gradient_checkpointing = enable  # what transformers' is_activation_checkpointing reads
 
     def _build(self, config, num_classes: int | None):
         """The wrapped pure model; attention weights need the eager path, chosen per call."""

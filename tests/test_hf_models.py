@@ -1,0 +1,472 @@
+"""transformers front door: configs, Auto registration, outputs, losses, save/load, training.
+
+Small configs only (a tiny Swin at 64 px, a 2-block ViT at 64 px) so the file runs in seconds on CPU.
+Every model is perturbed (helpers.perturb_) so identity LayerNorms / zero biases cannot hide mistakes.
+"""
+
+import json
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from helpers import perturb_
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+
+import swin_hub
+from swin_hub import (
+    ScratchSwinConfig,
+    ScratchSwinForImageClassification,
+    ScratchSwinModel,
+    ScratchViTConfig,
+    ScratchViTForImageClassification,
+    ScratchViTModel,
+    ViTConfig,
+    VisionTransformer,
+)
+
+SWIN_ARCH = dict(embed_dim=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], drop_path_rate=0.0, img_size=64)
+VIT_ARCH = dict(embed_dim=64, depth=2, num_heads=2, img_size=64, patch_size=16)
+NUM_LABELS = 3
+KINDS = ["swin", "vit"]
+
+
+def make_config(kind, **kw):
+    if kind == "swin":
+        return ScratchSwinConfig(**SWIN_ARCH, **kw)
+    return ScratchViTConfig(**VIT_ARCH, **kw)
+
+
+def make_classifier(kind, seed=0, num_labels=NUM_LABELS, **kw):
+    torch.manual_seed(seed)
+    cls = ScratchSwinForImageClassification if kind == "swin" else ScratchViTForImageClassification
+    model = cls(make_config(kind, num_labels=num_labels, **kw))
+    return perturb_(model, seed + 100).eval()
+
+
+def pixels(batch=2, size=(64, 64), seed=1):
+    return torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(seed))
+
+
+def strip_prefix(state_dict, prefix="model."):
+    assert all(k.startswith(prefix) for k in state_dict)
+    return {k[len(prefix):]: v for k, v in state_dict.items()}
+
+
+# 1. imports and Auto registration ---------------------------------------------------------------
+
+
+def test_classes_import_from_package_root():
+    for name in (
+        "ScratchSwinConfig",
+        "ScratchViTConfig",
+        "ScratchSwinModel",
+        "ScratchSwinForImageClassification",
+        "ScratchViTModel",
+        "ScratchViTForImageClassification",
+    ):
+        assert name in swin_hub.__all__
+        assert getattr(swin_hub, name).__name__ == name
+
+
+@pytest.mark.parametrize(
+    "model_type, config_cls, base_cls, classifier_cls",
+    [
+        ("scratch_swin", ScratchSwinConfig, ScratchSwinModel, ScratchSwinForImageClassification),
+        ("scratch_vit", ScratchViTConfig, ScratchViTModel, ScratchViTForImageClassification),
+    ],
+)
+def test_auto_classes_resolve_to_our_classes(model_type, config_cls, base_cls, classifier_cls):
+    small = dict(SWIN_ARCH) if model_type == "scratch_swin" else dict(VIT_ARCH)
+    cfg = AutoConfig.for_model(model_type, **small)
+    assert type(cfg) is config_cls
+    assert cfg.embed_dim == small["embed_dim"]
+    assert type(AutoModel.from_config(cfg)) is base_cls
+    assert type(AutoModelForImageClassification.from_config(cfg)) is classifier_cls
+
+
+# 2. configs --------------------------------------------------------------------------------------
+
+
+def test_swin_config_defaults_are_swin_t():
+    cfg = ScratchSwinConfig().to_model_config()
+    assert cfg.embed_dim == 96
+    assert tuple(cfg.depths) == (2, 2, 6, 2)
+    assert tuple(cfg.num_heads) == (3, 6, 12, 24)
+    assert cfg.window_size == 7
+    assert tuple(cfg.img_size) == (224, 224)
+    assert cfg.patch_size == 4
+
+
+def test_vit_config_defaults_are_vit_b16():
+    cfg = ScratchViTConfig().to_model_config()
+    assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.patch_size) == (768, 12, 12, 16)
+    assert tuple(cfg.img_size) == (224, 224)
+
+
+@pytest.mark.parametrize(
+    "config_cls, kwargs",
+    [
+        (ScratchSwinConfig, dict(embed_dim=30, depths=[2, 2, 2, 2], num_heads=[4, 4, 4, 4])),
+        (ScratchViTConfig, dict(embed_dim=65, num_heads=2)),
+    ],
+)
+def test_bad_config_raises_value_error_at_construction(config_cls, kwargs):
+    with pytest.raises(ValueError, match="divisible"):
+        config_cls(**kwargs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_config_dict_round_trip_gives_equal_model_config(kind):
+    cfg = make_config(kind, id2label={0: "a", 1: "b"})
+    again = type(cfg).from_dict(cfg.to_dict())
+    assert again.to_model_config() == cfg.to_model_config()
+    assert again.id2label == cfg.id2label
+
+
+def test_from_model_config_round_trips_timm_architecture():
+    timm_model = timm.create_model("scratch_swin_t", **SWIN_ARCH, num_classes=7)
+    cfg = ScratchSwinConfig.from_model_config(timm_model.cfg)
+    assert cfg.num_labels == 7
+    assert cfg.embed_dim == 32 and list(cfg.depths) == [2, 2, 2, 2]
+    assert cfg.to_model_config() == timm_model.cfg
+
+    vit = timm.create_model("scratch_vit_b", **VIT_ARCH, num_classes=4)
+    assert ScratchViTConfig.from_model_config(vit.cfg).to_model_config() == vit.cfg
+
+
+# 3. same model as the pure / timm one -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_logits_equal_wrapped_pure_model_forward(kind):
+    model = make_classifier(kind)
+    x = pixels()
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=x).logits, model.model(x))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_logits_equal_timm_model_with_same_state_dict(kind):
+    model = make_classifier(kind)
+    if kind == "swin":
+        timm_model = timm.create_model("scratch_swin_t", **SWIN_ARCH, num_classes=NUM_LABELS)
+    else:
+        timm_model = timm.create_model("scratch_vit_b", **VIT_ARCH, num_classes=NUM_LABELS)
+    timm_model.load_state_dict(strip_prefix(model.state_dict()), strict=True)
+    timm_model.eval()
+    x = pixels()
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=x).logits, timm_model(x))
+
+
+# 4. transformers output conventions --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_classifier_returns_image_classifier_output(kind):
+    model = make_classifier(kind)
+    with torch.no_grad():
+        out = model(pixel_values=pixels())
+    assert isinstance(out, ImageClassifierOutput)
+    assert out.logits.shape == (2, NUM_LABELS)
+    assert out.loss is None and out.hidden_states is None and out.attentions is None
+
+
+def test_swin_base_model_last_hidden_state_and_mean_pooler():
+    base = perturb_(ScratchSwinModel(make_config("swin")), 3).eval()
+    with torch.no_grad():
+        out = base(pixel_values=pixels())
+    assert isinstance(out, BaseModelOutputWithPooling)
+    C = 32 * 2**3
+    hw = (64 // 4 // 2**3) ** 2
+    assert out.last_hidden_state.shape == (2, hw, C)
+    assert out.pooler_output.shape == (2, C)
+    torch.testing.assert_close(out.pooler_output, out.last_hidden_state.mean(1))
+
+
+def test_vit_base_model_last_hidden_state_has_class_token():
+    base = perturb_(ScratchViTModel(make_config("vit")), 3).eval()
+    with torch.no_grad():
+        out = base(pixel_values=pixels())
+    assert isinstance(out, BaseModelOutputWithPooling)
+    n = (64 // 16) ** 2
+    assert out.last_hidden_state.shape == (2, 1 + n, 64)
+    assert out.pooler_output.shape == (2, 64)
+    # token pooling: the pooled output is the (normed) class token
+    torch.testing.assert_close(out.pooler_output, out.last_hidden_state[:, 0])
+
+
+@pytest.mark.parametrize("kind, expected", [("swin", 4 + 1), ("vit", 2 + 1)])
+def test_output_hidden_states_has_one_per_stage_plus_embedding(kind, expected):
+    model = make_classifier(kind)
+    with torch.no_grad():
+        out = model(pixel_values=pixels(), output_hidden_states=True)
+    assert len(out.hidden_states) == expected
+    for h in out.hidden_states:
+        assert h.dim() == 3 and h.shape[0] == 2
+
+
+def test_swin_output_attentions_are_window_probabilities():
+    model = make_classifier("swin")
+    with torch.no_grad():
+        out = model(pixel_values=pixels(), output_attentions=True)
+    heads = [h for h, d in zip(SWIN_ARCH["num_heads"], SWIN_ARCH["depths"]) for _ in range(d)]
+    assert len(out.attentions) == sum(SWIN_ARCH["depths"])
+    for a, h in zip(out.attentions, heads):
+        assert a.dim() == 4 and a.shape[1] == h and a.shape[-1] == a.shape[-2]
+        assert a.shape[0] % 2 == 0  # B * num_windows
+        torch.testing.assert_close(a.sum(-1), torch.ones_like(a.sum(-1)))
+        assert (a >= 0).all()
+
+
+def test_vit_output_attentions_are_token_probabilities():
+    model = make_classifier("vit")
+    with torch.no_grad():
+        out = model(pixel_values=pixels(), output_attentions=True)
+    n = 1 + (64 // 16) ** 2
+    assert len(out.attentions) == VIT_ARCH["depth"]
+    for a in out.attentions:
+        assert a.shape == (2, VIT_ARCH["num_heads"], n, n)
+        torch.testing.assert_close(a.sum(-1), torch.ones_like(a.sum(-1)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_output_attentions_do_not_change_logits(kind):
+    model = make_classifier(kind)
+    x = pixels()
+    with torch.no_grad():
+        torch.testing.assert_close(model(pixel_values=x, output_attentions=True).logits, model(pixel_values=x).logits)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_return_dict_false_gives_tuple_with_logits_first(kind):
+    model = make_classifier(kind)
+    x = pixels()
+    with torch.no_grad():
+        ref = model(pixel_values=x).logits
+        tup = model(pixel_values=x, return_dict=False)
+        tup_hs = model(pixel_values=x, return_dict=False, output_hidden_states=True)
+    assert isinstance(tup, tuple) and len(tup) == 1
+    assert torch.equal(tup[0], ref)
+    assert torch.equal(tup_hs[0], ref) and isinstance(tup_hs[1], tuple)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_return_dict_false_with_labels_puts_loss_first(kind):
+    model = make_classifier(kind)
+    x, labels = pixels(), torch.tensor([0, 2])
+    with torch.no_grad():
+        ref = model(pixel_values=x, labels=labels)
+        tup = model(pixel_values=x, labels=labels, return_dict=False)
+    assert torch.equal(tup[0], ref.loss) and torch.equal(tup[1], ref.logits)
+
+
+# 5. loss by problem_type -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_integer_labels_give_cross_entropy(kind):
+    model = make_classifier(kind)
+    labels = torch.tensor([1, 2])
+    with torch.no_grad():
+        out = model(pixel_values=pixels(), labels=labels)
+    assert model.config.problem_type == "single_label_classification"
+    torch.testing.assert_close(out.loss, F.cross_entropy(out.logits, labels))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_float_multi_hot_labels_give_bce_with_logits(kind):
+    model = make_classifier(kind)
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    with torch.no_grad():
+        out = model(pixel_values=pixels(), labels=labels)
+    assert model.config.problem_type == "multi_label_classification"
+    torch.testing.assert_close(out.loss, F.binary_cross_entropy_with_logits(out.logits, labels))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_single_label_gives_mse_regression(kind):
+    model = make_classifier(kind, num_labels=1)
+    labels = torch.tensor([0.5, -1.5])
+    with torch.no_grad():
+        out = model(pixel_values=pixels(), labels=labels)
+    assert model.config.problem_type == "regression"
+    assert out.logits.shape == (2, 1)
+    torch.testing.assert_close(out.loss, F.mse_loss(out.logits.squeeze(-1), labels))
+
+
+# 6. save_pretrained / from_pretrained -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_and_auto_from_pretrained_round_trip(kind, tmp_path):
+    id2label = {0: "cat", 1: "dog", 2: "bird"}
+    model = make_classifier(kind, id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    x = pixels()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    assert type(loaded) is type(model)
+    assert loaded.config.id2label == id2label
+    with torch.no_grad():
+        assert torch.equal(loaded(pixel_values=x).logits, model(pixel_values=x).logits)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_model_loads_backbone_from_classifier_folder(kind, tmp_path):
+    model = make_classifier(kind)
+    model.save_pretrained(tmp_path)
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(base) is (ScratchSwinModel if kind == "swin" else ScratchViTModel)
+    x = pixels()
+    with torch.no_grad():
+        feats = model.model.forward_head(model.model.forward_features(x), pre_logits=True)
+        assert torch.equal(base(pixel_values=x).pooler_output, feats)
+    backbone = {k: v for k, v in model.state_dict().items() if not k.startswith("model.head.")}
+    assert base.state_dict().keys() == backbone.keys()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_pretrained_new_num_labels_reinitialises_only_the_head(kind, tmp_path):
+    model = make_classifier(kind)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=5, ignore_mismatched_sizes=True)
+    assert loaded.config.num_labels == 5
+    assert loaded.model.head.weight.shape[0] == 5
+    with torch.no_grad():
+        assert loaded.eval()(pixel_values=pixels()).logits.shape == (2, 5)
+    old = model.state_dict()
+    for k, v in loaded.state_dict().items():
+        if not k.startswith("model.head."):
+            assert torch.equal(v, old[k]), k
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_pretrained_mismatched_num_labels_without_ignore_raises(kind, tmp_path):
+    # transformers 5.23: a head-size mismatch without ignore_mismatched_sizes is a RuntimeError
+    model = make_classifier(kind)
+    model.save_pretrained(tmp_path)
+    with pytest.raises(RuntimeError, match="ignore_mismatched_sizes"):
+        AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=5)
+    # the checkpoint is untouched: loading it as saved still gives the same model
+    again = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    x = pixels()
+    with torch.no_grad():
+        assert torch.equal(again(pixel_values=x).logits, model(pixel_values=x).logits)
+
+
+# 7. interpolate_pos_encoding (ViT) --------------------------------------------------------------
+
+
+def test_vit_interpolate_pos_encoding_equals_dynamic_img_size_model():
+    model = make_classifier("vit")
+    pure = VisionTransformer(ViTConfig(**VIT_ARCH, num_classes=NUM_LABELS, dynamic_img_size=True))
+    pure.load_state_dict(strip_prefix(model.state_dict()), strict=True)
+    pure.eval()
+    x = pixels(size=(96, 128))
+    with torch.no_grad():
+        out = model(pixel_values=x, interpolate_pos_encoding=True).logits
+        assert out.shape == (2, NUM_LABELS)
+        torch.testing.assert_close(out, pure(x), rtol=0, atol=0)
+        base_out = ScratchViTModel(model.config)
+        base_out.model.load_state_dict(strip_prefix(model.state_dict()), strict=False)
+        hs = base_out.eval()(pixel_values=x, interpolate_pos_encoding=True).last_hidden_state
+        assert hs.shape == (2, 1 + (96 // 16) * (128 // 16), 64)
+
+
+def test_vit_other_size_without_interpolation_raises():
+    model = make_classifier("vit")
+    with torch.no_grad(), pytest.raises(ValueError, match="dynamic_img_size"):
+        model(pixel_values=pixels(size=(96, 128)))
+
+
+# 8. activation (gradient) checkpointing ---------------------------------------------------------
+
+
+def _enable_checkpointing(model):
+    # transformers v5 renamed gradient_checkpointing_enable (now a deprecated alias)
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable()
+
+
+def _grads_and_block_calls(model, x, labels):
+    first_block = model.model.layers[0].blocks[0] if hasattr(model.model, "layers") else model.model.blocks[0]
+    calls = []
+    # a pre-hook: non-reentrant checkpointing may stop the recompute early, before a forward hook runs
+    handle = first_block.register_forward_pre_hook(lambda *a: calls.append(1))
+    model.zero_grad(set_to_none=True)
+    model(pixel_values=x, labels=labels).loss.backward()
+    handle.remove()
+    return {n: p.grad.clone() for n, p in model.named_parameters()}, len(calls)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_checkpointing_enable_gives_identical_gradients(kind):
+    model = make_classifier(kind).train()
+    x, labels = pixels(), torch.tensor([0, 1])
+    plain, plain_calls = _grads_and_block_calls(model, x, labels)
+    _enable_checkpointing(model)
+    if kind == "swin":
+        assert all(stage.grad_checkpointing for stage in model.model.layers)
+    else:
+        assert model.model.grad_checkpointing
+    ckpt, ckpt_calls = _grads_and_block_calls(model, x, labels)
+    assert plain_calls == 1
+    assert ckpt_calls == 2  # the block is recomputed in the backward pass
+    assert plain.keys() == ckpt.keys()
+    for n in plain:
+        torch.testing.assert_close(ckpt[n], plain[n], msg=n)
+
+
+# 9. training -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_steps_lower_the_loss(kind):
+    model = make_classifier(kind).train()
+    x, labels = pixels(batch=4), torch.tensor([0, 1, 2, 1])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(5):
+        opt.zero_grad()
+        loss = model(pixel_values=x, labels=labels).loss
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        final = model.eval()(pixel_values=x, labels=labels).loss.item()
+    assert final < losses[0]
+
+
+# 10. config.json ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, fields",
+    [
+        ("swin", dict(SWIN_ARCH)),
+        ("vit", dict(VIT_ARCH)),
+    ],
+)
+def test_config_json_has_model_type_architectures_and_arch_fields(kind, fields, tmp_path):
+    model = make_classifier(kind)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model_type"] == model.config.model_type
+    assert saved["architectures"] == [type(model).__name__]
+    for name, value in fields.items():
+        expected = [value, value] if name == "img_size" else value
+        assert saved[name] in (value, expected), name
+    assert "num_classes" not in saved
+    assert len(saved["id2label"]) == NUM_LABELS
+
+
+def test_is_activation_checkpointing_reports_the_switch():
+    model = ScratchSwinForImageClassification(ScratchSwinConfig(**SWIN_ARCH, num_labels=3))
+    assert not model.is_activation_checkpointing
+    model.activation_checkpointing_enable()
+    assert model.is_activation_checkpointing
+    model.activation_checkpointing_disable()
+    assert not model.is_activation_checkpointing
+    assert not any(stage.grad_checkpointing for stage in model.model.layers)
