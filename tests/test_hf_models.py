@@ -470,3 +470,22 @@ def test_is_activation_checkpointing_reports_the_switch():
     model.activation_checkpointing_disable()
     assert not model.is_activation_checkpointing
     assert not any(stage.grad_checkpointing for stage in model.model.layers)
+
+
+@pytest.mark.parametrize("kind", ["swin", "vit"])
+def test_saved_weights_load_into_timm_through_pretrained_cfg_overlay(kind, tmp_path):
+    """The safetensors file save_pretrained writes is one that timm can load too."""
+    config_cls, model_cls, name, arch = (
+        (ScratchSwinConfig, ScratchSwinForImageClassification, "scratch_swin_t", SWIN_ARCH)
+        if kind == "swin"
+        else (ScratchViTConfig, ScratchViTForImageClassification, "scratch_vit_b", VIT_ARCH)
+    )
+    hf_model = perturb_(model_cls(config_cls(**arch, num_labels=3)), seed=5).eval()
+    hf_model.save_pretrained(tmp_path)
+    timm_model = timm.create_model(
+        name, **arch, num_classes=3, pretrained=True,
+        pretrained_cfg_overlay=dict(file=str(tmp_path / "model.safetensors")),
+    ).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(timm_model(x), hf_model(x).logits)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..models.vit import ViTConfig
+from .swin import strip_wrapper_prefix
 
 NPZ_BLOCK = "Transformer/encoderblock_{i}/"
 
@@ -108,5 +109,7 @@ def infer_config_npz(npz: dict[str, np.ndarray], **overrides) -> ViTConfig:
 
 
 def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module) -> dict:
-    """timm `pretrained_filter_fn`: timm and swin_hub ViT state dicts share names."""
+    """timm `pretrained_filter_fn`: timm and swin_hub ViT state dicts share names (our
+    transformers classes add a `model.` prefix)."""
+    state_dict = strip_wrapper_prefix(state_dict)
     return {k: v for k, v in state_dict.items() if not k.startswith(("norm_pre.", "attn_pool."))}
