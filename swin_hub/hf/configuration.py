@@ -16,7 +16,6 @@ from ..models.vit import ViTConfig
 
 class _ArchConfig(PretrainedConfig):
     arch_cls = None  # the pure-model dataclass this config stores (no annotation: v5 configs are dataclasses)
-    timm_name = ""  # the registered timm model whose defaults this config starts from
 
     def __init__(self, **kwargs):
         arch = {f.name: kwargs.pop(f.name) for f in fields(self.arch_cls) if f.name in kwargs}
@@ -47,7 +46,6 @@ class ScratchSwinConfig(_ArchConfig):
 
     model_type = "scratch_swin"
     arch_cls = SwinConfig
-    timm_name = "scratch_swin_t"
 
     def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
         super().__init__(**kwargs)
@@ -58,7 +56,6 @@ class ScratchViTConfig(_ArchConfig):
 
     model_type = "scratch_vit"
     arch_cls = ViTConfig
-    timm_name = "scratch_vit_b"
 
     def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
         super().__init__(**kwargs)

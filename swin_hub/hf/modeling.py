@@ -55,7 +55,7 @@ class _ScratchPreTrainedModel(PreTrainedModel):
         self.gradient_checkpointing = enable  # what transformers' is_activation_checkpointing reads
 
     def _build(self, config, num_classes: int | None):
-        """The wrapped pure model; attention weights need the eager path, chosen per call."""
+        """The wrapped pure model, built from the config (num_classes=0: no head)."""
         return self.model_cls(config.to_model_config(num_classes=num_classes))
 
 
