@@ -458,7 +458,8 @@ def test_config_json_has_model_type_architectures_and_arch_fields(kind, fields, 
     for name, value in fields.items():
         expected = [value, value] if name == "img_size" else value
         assert saved[name] in (value, expected), name
-    assert "num_classes" not in saved
+    assert saved["num_classes"] == NUM_LABELS  # timm's field; transformers reads id2label
+    assert "num_classes" not in saved["model_args"]  # timm passes num_classes itself
     assert len(saved["id2label"]) == NUM_LABELS
 
 

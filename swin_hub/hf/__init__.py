@@ -1,8 +1,9 @@
 """transformers front door: configs, PreTrainedModels and their Auto-class registration."""
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
 from .configuration import ScratchSwinConfig, ScratchViTConfig
+from .image_processing import ScratchImageProcessor
 from .modeling import (
     ScratchSwinForImageClassification,
     ScratchSwinModel,
@@ -17,6 +18,10 @@ for _config, _base, _classifier in (
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModel.register(_config, _base, exist_ok=True)
     AutoModelForImageClassification.register(_config, _classifier, exist_ok=True)
+    # PIL only, under both backend names: a torch resize would not reproduce timm's pixels
+    AutoImageProcessor.register(
+        _config, image_processor_classes={"pil": ScratchImageProcessor, "torchvision": ScratchImageProcessor}, exist_ok=True
+    )
 
 __all__ = [
     "ScratchSwinConfig",
@@ -25,4 +30,5 @@ __all__ = [
     "ScratchSwinForImageClassification",
     "ScratchViTModel",
     "ScratchViTForImageClassification",
+    "ScratchImageProcessor",
 ]

@@ -7,7 +7,12 @@ are given (regression / single-label / multi-label by `config.problem_type`, as 
 
 from __future__ import annotations
 
+import re
+import sys
+from pathlib import Path
+
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
@@ -16,6 +21,36 @@ from ..models.layers import init_weights
 from ..models.swin import SwinTransformer, WindowAttention
 from ..models.vit import VisionTransformer
 from .configuration import ScratchSwinConfig, ScratchViTConfig
+from .image_processing import ScratchImageProcessor
+
+# trust_remote_code: the files a saved repo carries, flattened into one folder (target name -> module)
+_CODE_MODULES = {
+    "configuration_swin_hub.py": ScratchSwinConfig.__module__,
+    "modeling_swin_hub.py": __name__,
+    "image_processing_swin_hub.py": ScratchImageProcessor.__module__,
+    "swin.py": SwinTransformer.__module__,
+    "vit.py": VisionTransformer.__module__,
+    "layers.py": init_weights.__module__,
+}
+_FLATTEN = (  # package-relative imports -> same-folder imports (idempotent on flattened files)
+    (re.compile(r"^from \.\.models\.(\w+) import", re.M), r"from .\1 import"),
+    (re.compile(r"^from \.configuration import", re.M), "from .configuration_swin_hub import"),
+    (re.compile(r"^from \.image_processing import", re.M), "from .image_processing_swin_hub import"),
+)
+
+
+def repo_code_files() -> dict[str, str]:
+    """Source of each file a repo needs for `trust_remote_code` (no swin_hub import left)."""
+    files = {}
+    for name, module in _CODE_MODULES.items():
+        text = Path(sys.modules[module].__file__).read_text()
+        for pattern, repl in _FLATTEN:
+            text = pattern.sub(repl, text)
+        bad = re.findall(r"^\s*(?:from \.\.|from swin_hub|import swin_hub).*$", text, re.M)
+        if bad:
+            raise RuntimeError(f"{name}: imports that a standalone repo cannot resolve: {bad}")
+        files[name] = text
+    return files
 
 
 def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -53,6 +88,37 @@ class _ScratchPreTrainedModel(PreTrainedModel):
     def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None, **kwargs) -> None:
         self.model.set_grad_checkpointing(enable)
         self.gradient_checkpointing = enable  # what transformers' is_activation_checkpointing reads
+
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
+        """transformers' files (config.json, model.safetensors) plus the image processor config and
+        the code files, so the folder also loads with trust_remote_code and in timm."""
+        repo_id = kwargs.pop("repo_id", None)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            directory = Path(save_directory)
+            for name, text in repo_code_files().items():
+                (directory / name).write_text(text)
+            ScratchImageProcessor.from_data_config(self.config.data_config()).save_pretrained(directory)
+        if push_to_hub:  # transformers uploads inside save_pretrained, before our files exist
+            self.push_to_hub(repo_id or Path(save_directory).name, **{k: v for k, v in kwargs.items() if k == "token"})
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' loader, but weights that do not fit (other than the head) are an error, not a warning."""
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        except SafetensorError as e:  # safetensors names no file
+            raise ValueError(f"{pretrained_model_name_or_path}: unreadable weights file (truncated or not safetensors: {e})") from e
+        missing = [k for k in info["missing_keys"] if not k.startswith("model.head.")]
+        unexpected = [k for k in info["unexpected_keys"] if not k.startswith("model.head.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"{pretrained_model_name_or_path}: the weights do not fit {cls.__name__} "
+                f"(missing {sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}); "
+                "is it a swin-hub repo of this architecture?"
+            )
+        return (model, info) if want_info else model
 
     def _build(self, config, num_classes: int | None):
         """The wrapped pure model, built from the config (num_classes=0: no head)."""

@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from timm.models import adapt_input_conv, build_model_with_cfg
 
@@ -76,11 +77,16 @@ def create(builder: Callable, variant: str, pretrained: bool, arch: dict, filter
         kwargs["pretrained_cfg_overlay"] = {"custom_load": True, **overlay}
     args = {**arch, **kwargs}
     out_indices = args.pop("out_indices", default_out_indices)
-    return build_model_with_cfg(
-        builder,
-        variant,
-        pretrained,
-        pretrained_filter_fn=filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=out_indices),
-        **args,
-    )
+    try:
+        return build_model_with_cfg(
+            builder,
+            variant,
+            pretrained,
+            pretrained_filter_fn=filter_fn,
+            feature_cfg=dict(feature_cls="getter", out_indices=out_indices),
+            **args,
+        )
+    except SafetensorError as e:  # safetensors names no file
+        cfg = kwargs.get("pretrained_cfg") or {}
+        where = cfg.get("file") or cfg.get("hf_hub_id") or variant if isinstance(cfg, dict) else variant
+        raise ValueError(f"{where}: unreadable safetensors weights (truncated or corrupt: {e})") from e
