@@ -2,6 +2,7 @@
 
 from . import timm as _timm_registration  # noqa: F401  (registers scratch_* models with timm)
 from .hf import (  # registers the configs and models with the transformers Auto classes
+    ScratchImageProcessor,
     ScratchSwinConfig,
     ScratchSwinForImageClassification,
     ScratchSwinModel,
@@ -9,6 +10,7 @@ from .hf import (  # registers the configs and models with the transformers Auto
     ScratchViTForImageClassification,
     ScratchViTModel,
 )
+from .hub import save_repo, to_transformers
 from .models import SwinConfig, SwinTransformer, ViTConfig, VisionTransformer
 
 __version__ = "0.1.0"
@@ -24,5 +26,8 @@ __all__ = [
     "ScratchViTConfig",
     "ScratchViTModel",
     "ScratchViTForImageClassification",
+    "ScratchImageProcessor",
+    "save_repo",
+    "to_transformers",
     "__version__",
 ]

@@ -110,6 +110,14 @@ class _ScratchPreTrainedModel(PreTrainedModel):
             model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
         except SafetensorError as e:  # safetensors names no file
             raise ValueError(f"{pretrained_model_name_or_path}: unreadable weights file (truncated or not safetensors: {e})") from e
+        except RuntimeError as e:  # transformers 5.23 logs the mismatched keys and raises without them
+            if "ignore_mismatched_sizes" not in str(e):
+                raise
+            found = _shape_mismatches(cls, pretrained_model_name_or_path, kwargs)
+            raise RuntimeError(
+                f"{pretrained_model_name_or_path}: weights of other shapes than the config gives: {found}; "
+                "pass ignore_mismatched_sizes=True to re-initialise them (meant for a new head)"
+            ) from e
         missing = [k for k in info["missing_keys"] if not k.startswith("model.head.")]
         unexpected = [k for k in info["unexpected_keys"] if not k.startswith("model.head.")]
         if missing or unexpected:
@@ -123,6 +131,25 @@ class _ScratchPreTrainedModel(PreTrainedModel):
     def _build(self, config, num_classes: int | None):
         """The wrapped pure model, built from the config (num_classes=0: no head)."""
         return self.model_cls(config.to_model_config(num_classes=num_classes))
+
+
+def _shape_mismatches(cls, path, kwargs) -> list[str]:
+    """'key: file shape vs model shape' for the weights that do not fit (read from the header only)."""
+    from safetensors import safe_open
+    from transformers.utils import cached_file
+
+    config = kwargs.get("config")
+    if not isinstance(config, cls.config_class):
+        config = cls.config_class.from_pretrained(path, **{k: v for k, v in kwargs.items() if k == "num_labels"})
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in cls(config).state_dict().items()}
+    file = cached_file(path, "model.safetensors")
+    with safe_open(file, "pt") as f:
+        return [
+            f"{k}: {tuple(f.get_slice(k).get_shape())} in {file} vs {expected[k]}"
+            for k in f.keys()
+            if k in expected and tuple(f.get_slice(k).get_shape()) != expected[k]
+        ]
 
 
 class ScratchSwinPreTrainedModel(_ScratchPreTrainedModel):

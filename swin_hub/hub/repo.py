@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .hf import (
+from ..hf import (
     ScratchSwinConfig,
     ScratchSwinForImageClassification,
     ScratchSwinModel,
@@ -30,8 +30,8 @@ from .hf import (
     ScratchViTForImageClassification,
     ScratchViTModel,
 )
-from .hf.modeling import _ScratchPreTrainedModel
-from .models import SwinTransformer, VisionTransformer
+from ..hf.modeling import _ScratchPreTrainedModel
+from ..models import SwinTransformer, VisionTransformer
 
 _CLASSES = {  # pure model -> (config, backbone class, classifier class)
     SwinTransformer: (ScratchSwinConfig, ScratchSwinModel, ScratchSwinForImageClassification),
