@@ -418,3 +418,13 @@ def test_backbone_loads_from_a_classifier_repo(tmp_path):
     with torch.no_grad():
         expected = model.forward_head(model.forward_features(x), pre_logits=True)
         assert (backbone(x).pooler_output - expected).abs().max().item() <= 1e-5
+
+
+def test_attn_implementation_and_device_map_pass_through_from_pretrained(tmp_path):
+    model, repo = saved_repo("swin", tmp_path)
+    eager = AutoModelForImageClassification.from_pretrained(repo, attn_implementation="eager").eval()
+    default = AutoModelForImageClassification.from_pretrained(repo, device_map="auto").eval()
+    assert eager.model.cfg.attn_impl == "eager" and default.model.cfg.attn_impl == "sdpa"
+    x = pixels()
+    with torch.no_grad():
+        assert (eager(x).logits - default(x).logits).abs().max().item() <= 1e-5
