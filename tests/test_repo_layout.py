@@ -428,3 +428,16 @@ def test_attn_implementation_and_device_map_pass_through_from_pretrained(tmp_pat
     x = pixels()
     with torch.no_grad():
         assert (eager(x).logits - default(x).logits).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["scratch_swin_b_384", "scratch_vit_b32"])
+def test_config_from_timm_name_round_trips_to_the_same_timm_model(name):
+    from swin_hub.hub import config_from_timm
+
+    config = config_from_timm(name, num_classes=7)
+    assert config.architecture == name and config.num_labels == 7
+    with torch.device("meta"):
+        reference = timm.create_model(name, num_classes=7)
+        rebuilt = timm.create_model(config.architecture, num_classes=config.num_labels, **config.model_args())
+    assert rebuilt.cfg == reference.cfg
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}

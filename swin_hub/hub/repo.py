@@ -68,6 +68,16 @@ def to_transformers(model: torch.nn.Module, id2label: dict | list | None = None)
     return wrapper.train(model.training)
 
 
+def config_from_timm(model_name: str, **kwargs):
+    """The transformers config of a registered timm name (+ timm kwargs, e.g. num_classes),
+    with its pretrained_cfg; built on the meta device, so no weights are allocated."""
+    import timm
+
+    with torch.device("meta"):
+        model = timm.create_model(model_name, pretrained=False, **kwargs)
+    return to_transformers(model).config
+
+
 def save_repo(model: torch.nn.Module, directory: str | os.PathLike, id2label: dict | list | None = None,
               overwrite: bool = False) -> Path:
     """Write the repo folder atomically: built in a sibling temp folder, then renamed into place,
