@@ -9,14 +9,17 @@ Layouts recognised from the tensors, never from file names:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
 import torch
+import torch.nn.functional as F
 
 from ..models.swin import SwinConfig
 
 BUFFERS = ("relative_position_index", "attn_mask")
+_logger = logging.getLogger(__name__)
 
 
 def unwrap(state_dict: dict) -> dict:
@@ -103,6 +106,45 @@ def infer_config(sd: dict, **overrides) -> SwinConfig:
     return SwinConfig.from_kwargs(**cfg)
 
 
-def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module) -> dict:
-    """timm `pretrained_filter_fn`: any supported layout -> this model's names."""
-    return to_swin_hub(state_dict)[0]
+def resize_rel_pos_bias(table: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+    """(L, heads) bias table of a square (2w-1)^2 window -> the table of `window`, bicubic,
+    as the official code does when fine-tuning 224 (window 7) weights at 384 (window 12)."""
+    side = math.isqrt(table.shape[0])
+    heads = table.shape[1]
+    grid = table.float().T.reshape(1, heads, side, side)  # (1, heads, 2w-1, 2w-1)
+    grid = F.interpolate(grid, size=(2 * window[0] - 1, 2 * window[1] - 1), mode="bicubic")
+    return grid.reshape(heads, -1).T.to(table.dtype)  # (L', heads)
+
+
+def resize_abs_pos_embed(pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(1, h*w, C) absolute position embedding of a square grid -> `grid`, bicubic."""
+    side, C = math.isqrt(pos.shape[1]), pos.shape[2]
+    x = pos.float().reshape(1, side, side, C).permute(0, 3, 1, 2)  # (1, C, h, w)
+    x = F.interpolate(x, size=grid, mode="bicubic")
+    return x.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], C).to(pos.dtype)
+
+
+def fit_to_model(sd: dict, model: torch.nn.Module) -> dict:
+    """Resize bias tables / position embedding to `model`'s windows and grid (weights made at
+    one resolution, loaded at another); everything else is left to the strict load."""
+    own = model.state_dict()
+    out = dict(sd)
+    for key, value in sd.items():
+        if key not in own or own[key].shape == value.shape:
+            continue
+        square = math.isqrt(value.shape[-2]) ** 2 == value.shape[-2]
+        if key.endswith("relative_position_bias_table") and square and value.shape[1] == own[key].shape[1]:
+            attn = model.get_submodule(key.rsplit(".", 1)[0])
+            out[key] = resize_rel_pos_bias(value, attn.table_window)
+        elif key == "absolute_pos_embed" and square and value.shape[2] == own[key].shape[2]:
+            out[key] = resize_abs_pos_embed(value, model.grid_size)
+        else:
+            continue
+        _logger.warning(f"resized {key} {tuple(value.shape)} -> {tuple(own[key].shape)} (bicubic) for the new window / resolution")
+    return out
+
+
+def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module | None) -> dict:
+    """timm `pretrained_filter_fn`: any supported layout -> this model's names and sizes."""
+    sd = to_swin_hub(state_dict)[0]
+    return fit_to_model(sd, model) if model is not None else sd

@@ -6,6 +6,7 @@ kernel layouts) and timm's `vision_transformer` (the same names as swin_hub).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -13,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.vit import ViTConfig
+from ..models.vit import ViTConfig, resample_pos_embed
 from .swin import strip_wrapper_prefix
 
 NPZ_BLOCK = "Transformer/encoderblock_{i}/"
+_logger = logging.getLogger(__name__)
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
@@ -108,8 +110,22 @@ def infer_config_npz(npz: dict[str, np.ndarray], **overrides) -> ViTConfig:
     return infer_config(npz_to_swin_hub(npz), **overrides)
 
 
-def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module) -> dict:
+def fit_to_model(sd: dict, model: torch.nn.Module) -> dict:
+    """Resample the position embedding to `model`'s patch grid (antialiased bicubic, as timm)."""
+    pos, own = sd.get("pos_embed"), model.pos_embed
+    if pos is None or pos.shape == own.shape or pos.shape[-1] != own.shape[-1]:
+        return sd
+    prefix = model.num_prefix_tokens
+    side = math.isqrt(pos.shape[1] - prefix)
+    if side * side != pos.shape[1] - prefix:
+        return sd  # not a square grid plus prefix tokens: the strict load reports the mismatch
+    _logger.warning(f"resampled pos_embed grid {side}x{side} -> {model.grid_size[0]}x{model.grid_size[1]} (bicubic)")
+    return {**sd, "pos_embed": resample_pos_embed(pos, (side, side), model.grid_size, prefix)}
+
+
+def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module | None) -> dict:
     """timm `pretrained_filter_fn`: timm and swin_hub ViT state dicts share names (our
-    transformers classes add a `model.` prefix)."""
+    transformers classes add a `model.` prefix); position embedding fitted to the model."""
     state_dict = strip_wrapper_prefix(state_dict)
-    return {k: v for k, v in state_dict.items() if not k.startswith(("norm_pre.", "attn_pool."))}
+    sd = {k: v for k, v in state_dict.items() if not k.startswith(("norm_pre.", "attn_pool."))}
+    return fit_to_model(sd, model) if model is not None else sd

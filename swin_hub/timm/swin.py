@@ -9,7 +9,7 @@ from __future__ import annotations
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import generate_default_cfgs, register_model
 
-from ..convert.swin import checkpoint_filter_fn, to_swin_hub
+from ..convert.swin import checkpoint_filter_fn
 from ..models.swin import SwinConfig, SwinTransformer
 from .common import create, load_converted
 
@@ -89,7 +89,7 @@ class TimmSwinTransformer(SwinTransformer):
     """The same model plus timm's `custom_load` hook, which converts official files on load."""
 
     def load_pretrained(self, checkpoint_path: str) -> None:
-        load_converted(self, checkpoint_path, lambda raw: to_swin_hub(raw)[0])
+        load_converted(self, checkpoint_path, lambda raw: checkpoint_filter_fn(raw, self))
 
 
 def build_swin(**kwargs) -> SwinTransformer:

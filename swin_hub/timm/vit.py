@@ -84,15 +84,16 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _to_swin_hub(raw: dict) -> dict:
-    return npz_to_swin_hub(raw) if "embedding/kernel" in raw else checkpoint_filter_fn(raw, None)
+def _to_swin_hub(raw: dict, model: VisionTransformer) -> dict:
+    sd = npz_to_swin_hub(raw) if "embedding/kernel" in raw else raw
+    return checkpoint_filter_fn(sd, model)
 
 
 class TimmVisionTransformer(VisionTransformer):
     """The same model plus timm's `custom_load` hook, which converts Google's npz on load."""
 
     def load_pretrained(self, checkpoint_path: str) -> None:
-        load_converted(self, checkpoint_path, _to_swin_hub)
+        load_converted(self, checkpoint_path, lambda raw: _to_swin_hub(raw, self))
 
 
 def build_vit(**kwargs) -> VisionTransformer:
