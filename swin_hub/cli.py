@@ -93,6 +93,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(args.fixtures)
 
 
+def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
+    from .convert.command import add_arguments
+
+    add_arguments(parser)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from .convert.command import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="swin-hub", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,8 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("demo", help="offline showcase: build the models, load the official fixtures, predict")
     p.add_argument("--fixtures", default=None, help="folder with the official oracle fixtures (default: bundled)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("convert", help="official / timm / transformers checkpoint -> verified swin-hub repo folder")
+    add_convert_arguments(p)
+    p.set_defaults(func=run_convert)
     args = parser.parse_args(argv)
-    args.func(args)
+    code = args.func(args)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

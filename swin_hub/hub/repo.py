@@ -79,9 +79,10 @@ def config_from_timm(model_name: str, **kwargs):
 
 
 def save_repo(model: torch.nn.Module, directory: str | os.PathLike, id2label: dict | list | None = None,
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, extra_files: dict[str, str] | None = None) -> Path:
     """Write the repo folder atomically: built in a sibling temp folder, then renamed into place,
-    so an interrupted save never leaves a half-written repo (nor destroys the previous one)."""
+    so an interrupted save never leaves a half-written repo (nor destroys the previous one).
+    `extra_files` (name -> text: model card, report) go in the same folder."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"{directory} exists and is not a folder")
@@ -92,6 +93,8 @@ def save_repo(model: torch.nn.Module, directory: str | os.PathLike, id2label: di
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
         wrapper.save_pretrained(tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")

@@ -35,15 +35,23 @@ def read_weights(path: str | Path) -> dict:
         return load_file(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch's message for a non-checkpoint is a deep zip/pickle error
-        raise ValueError(f"{path}: not a readable PyTorch / safetensors / npz checkpoint ({e})") from e
+    except Exception as e:  # torch's message is a page about weights_only; keep its reason line
+        paragraphs = [p.strip() for p in str(e).split("\n\n") if p.strip()]
+        detail = [p for p in paragraphs if not p.startswith(("Weights only load failed", "Check the documentation", "Please file"))]
+        reason = " ".join(detail or paragraphs[:1]).replace("WeightsUnpickler error:", "").strip()
+        if "GLOBAL" in reason.upper():
+            raise ValueError(f"{path}: refused: the pickle references code ({reason}); only tensors load") from e
+        raise ValueError(f"{path}: not a readable PyTorch / safetensors / npz checkpoint ({reason})") from e
 
 
 def _is_npz(path: Path) -> bool:
     import zipfile
 
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith(".npy") for n in z.namelist())
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith(".npy") for n in z.namelist())
+    except zipfile.BadZipFile:  # truncated: let torch.load word the error
+        return False
 
 
 def load_converted(model: torch.nn.Module, path: str | Path, convert: Callable[[dict], dict]) -> None:

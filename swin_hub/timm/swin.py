@@ -85,6 +85,14 @@ default_cfgs = generate_default_cfgs({
 })
 
 
+
+def data_defaults(cfg) -> dict:
+    """pretrained_cfg fields (preprocessing, license, paper) for converted official weights at cfg's size."""
+    height, width = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
+    base = _cfg("v1.0.0/x.pth", size=max(height, width))
+    drop = ("url", "custom_load", "notes", "num_classes", "pool_size")
+    return {**{k: v for k, v in base.items() if k not in drop}, "input_size": (cfg.in_chans, height, width)}
+
 class TimmSwinTransformer(SwinTransformer):
     """The same model plus timm's `custom_load` hook, which converts official files on load."""
 

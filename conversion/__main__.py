@@ -1,0 +1,7 @@
+"""python -m conversion SRC OUT [--model NAME] [--num-classes N] [--force] [--push-to-hub ORG/NAME]"""
+
+import sys
+
+from swin_hub.convert.command import main
+
+sys.exit(main())
