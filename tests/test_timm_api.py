@@ -445,15 +445,33 @@ def test_pretrained_file_overlay_loads_google_vit_npz():
     torch.testing.assert_close(logits, fixture["logits"], atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("tag", ["scratch_swin_t.ms_in1k", "scratch_swin_t.ms_in22k_ft_in1k"])
-def test_pretrained_tag_loads_what_its_sources_serve(tag, swin_fixture, monkeypatch):
-    """A Swin tag's url is the official GitHub release `.pth`; the download is stubbed with
-    the fixture's file in that layout, and the model converts it on load (custom_load).
-    A tag must not name an hf_hub_id whose layout the loader cannot read.
-    """
+def test_release_tag_converts_the_official_pth_it_downloads(swin_fixture, monkeypatch):
+    """A tag without a Hub copy loads its url, the official GitHub release `.pth` (the download
+    is stubbed with the fixture's file in that layout), converting it on load (custom_load)."""
+    tag = "scratch_swin_t.ms_in22k_ft_in1k"
     assert not timm.models.get_pretrained_cfg(tag).hf_hub_id
     monkeypatch.setattr(_builder, "download_cached_file", lambda *a, **k: str(FIXTURES / "swin_official_tiny.pth"))
     model = timm.create_model(tag, pretrained=True, pretrained_cfg_overlay=dict(num_classes=10), **SWIN_FIXTURE).eval()
+    with torch.no_grad():
+        logits = model(swin_fixture["pixel_values"])
+    torch.testing.assert_close(logits, swin_fixture["logits"], atol=TOL, rtol=0)
+
+
+def test_hub_tag_converts_the_transformers_layout_of_the_microsoft_repo(swin_fixture, monkeypatch):
+    """A tag with a microsoft/ Hub copy: timm fetches that repo's transformers-layout weights
+    (stubbed: the fixture exported to transformers' checkpoint names) and the filter converts them."""
+    from swin_hub.convert.swin import infer_config, to_swin_hub
+    from swin_hub.convert.transformers_layout import swin_hub_to_transformers_swin
+
+    tag = "scratch_swin_t.ms_in1k"
+    assert timm.models.get_pretrained_cfg(tag).hf_hub_id == "microsoft/swin-tiny-patch4-window7-224"
+    sd, _ = to_swin_hub(torch.load(FIXTURES / "swin_official_tiny.pth", weights_only=True))
+    hub_sd = swin_hub_to_transformers_swin(sd, infer_config(sd), checkpoint_names=True)
+    assert "swin.encoder.layers.0.blocks.0.attention.self.query.weight" in hub_sd
+    requested = []
+    monkeypatch.setattr(_builder, "load_state_dict_from_hf", lambda repo, **k: requested.append(repo) or dict(hub_sd))
+    model = timm.create_model(tag, pretrained=True, pretrained_cfg_overlay=dict(num_classes=10), **SWIN_FIXTURE).eval()
+    assert requested == ["microsoft/swin-tiny-patch4-window7-224"]
     with torch.no_grad():
         logits = model(swin_fixture["pixel_values"])
     torch.testing.assert_close(logits, swin_fixture["logits"], atol=TOL, rtol=0)

@@ -4,7 +4,8 @@ Layouts recognised from the tensors, never from file names:
 - official Microsoft release (`{'model': sd}` or bare; patch merging at the END of stages,
   `head.weight`, optional `relative_position_index` / `attn_mask` buffers);
 - timm (`swin_*`: merging at the START of stages, `head.fc.weight`);
-- swin_hub (timm's layout with `head.weight`).
+- swin_hub (timm's layout with `head.weight`);
+- transformers (`SwinForImageClassification`, the `microsoft/swin-*` Hub repos: see transformers_layout).
 """
 
 from __future__ import annotations
@@ -17,25 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from ..models.swin import SwinConfig
+from .common import BUFFERS, strip_wrapper_prefix, unwrap  # noqa: F401  (re-exported: demo, vit)
+from .transformers_layout import is_transformers_swin, transformers_swin_to_swin_hub
 
-BUFFERS = ("relative_position_index", "attn_mask")
 _logger = logging.getLogger(__name__)
-
-
-def unwrap(state_dict: dict) -> dict:
-    """Official and training checkpoints nest the weights under 'model' / 'state_dict';
-    swin-hub's transformers classes save them under the `model.` prefix."""
-    for key in ("model", "state_dict", "model_ema"):
-        if key in state_dict and isinstance(state_dict[key], dict):
-            return state_dict[key]
-    return strip_wrapper_prefix(state_dict)
-
-
-def strip_wrapper_prefix(state_dict: dict, prefix: str = "model.") -> dict:
-    """Keys of a swin-hub PreTrainedModel (`model.patch_embed...`) -> the pure model's."""
-    if state_dict and all(k.startswith(prefix) for k in state_dict):
-        return {k[len(prefix) :]: v for k, v in state_dict.items()}
-    return state_dict
 
 
 def detect_format(sd: dict) -> str:
@@ -55,6 +41,8 @@ def detect_format(sd: dict) -> str:
 def to_swin_hub(state_dict: dict) -> tuple[dict, str]:
     """Any supported Swin layout -> swin_hub names. Returns (state_dict, source_format)."""
     sd = unwrap(state_dict)
+    if is_transformers_swin(sd):
+        return transformers_swin_to_swin_hub(sd), "transformers"
     fmt = detect_format(sd)
     out = {}
     for k, v in sd.items():

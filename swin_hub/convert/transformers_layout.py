@@ -38,7 +38,7 @@ import torch
 
 from ..models.swin import SwinConfig, stage_resolutions
 from ..models.vit import ViTConfig
-from .swin import BUFFERS, strip_wrapper_prefix, unwrap
+from .common import BUFFERS, strip_wrapper_prefix, unwrap
 
 if TYPE_CHECKING:
     import transformers

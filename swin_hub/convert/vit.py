@@ -16,6 +16,7 @@ import torch
 
 from ..models.vit import ViTConfig, resample_pos_embed
 from .swin import strip_wrapper_prefix
+from .transformers_layout import is_transformers_vit, transformers_vit_to_swin_hub
 
 NPZ_BLOCK = "Transformer/encoderblock_{i}/"
 _logger = logging.getLogger(__name__)
@@ -127,5 +128,8 @@ def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module | None) -> dic
     """timm `pretrained_filter_fn`: timm and swin_hub ViT state dicts share names (our
     transformers classes add a `model.` prefix); position embedding fitted to the model."""
     state_dict = strip_wrapper_prefix(state_dict)
+    if is_transformers_vit(state_dict):  # the google/vit-* Hub repos; a classifier checkpoint's pooler is unused
+        has_head = any(k.endswith("classifier.weight") for k in state_dict)
+        state_dict = transformers_vit_to_swin_hub(state_dict, pooler=not has_head)
     sd = {k: v for k, v in state_dict.items() if not k.startswith(("norm_pre.", "attn_pool."))}
     return fit_to_model(sd, model) if model is not None else sd

@@ -28,12 +28,12 @@ ARCHS = {
 
 
 def _cfg(url: str, hub_repo: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
-    """`hub_repo` names the google/ Hub copy; it becomes hf_hub_id once the transformers
-    layout converts on load (issue 4); until then Google's npz is the source."""
+    """`hub_repo`: the google/ Hub copy (transformers layout), which timm prefers when the Hub
+    is reachable; the filter converts it on load like the release file at `url`."""
     return dict(
         url=url,
         custom_load=True,
-        notes=(f"Hub copy: {hub_repo}",) if hub_repo else (),
+        hf_hub_id=hub_repo,
         num_classes=num_classes,
         input_size=(3, size, size),
         pool_size=None,
@@ -94,7 +94,7 @@ def data_defaults(cfg) -> dict:
     """pretrained_cfg fields (preprocessing, license, paper) for converted official weights at cfg's size."""
     height, width = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
     base = _cfg("x.npz", size=max(height, width))
-    drop = ("url", "custom_load", "notes", "num_classes", "pool_size")
+    drop = ("url", "hf_hub_id", "custom_load", "num_classes", "pool_size")
     return {**{k: v for k, v in base.items() if k not in drop}, "input_size": (cfg.in_chans, height, width)}
 
 class TimmVisionTransformer(VisionTransformer):
