@@ -323,36 +323,45 @@ def _transformers_reference(family: str, source: Source, cfg, x):
 
 def convert(src: str | Path, model_name: str | None = None, num_classes: int | None = None,
             revision: str | None = None, check: bool = True) -> Converted:
-    """Read, map, load and verify; nothing is written (see `write_repo`)."""
+    """Read, map, verify at the source's own architecture, then fit to the target; nothing is
+    written (see `write_repo`)."""
     start = time.perf_counter()
     source = read_source(src, revision)
     family, fmt, sd = identify(source)
-    cfg, labels = infer_cfg(family, fmt, sd, source)
-    inferred = cfg.to_dict()
-    if model_name:
-        cfg = apply_model_name(family, cfg, model_name)
-    name = model_name or match_model_name(family, cfg)
-    source_classes = cfg.num_classes
-    if num_classes is not None and num_classes != cfg.num_classes:
-        _logger.warning(f"new head: {num_classes} classes replace the checkpoint's {cfg.num_classes}; it is trained from scratch")
-        sd = {k: v for k, v in sd.items() if not k.startswith("head.")}
-        cfg = type(cfg).from_kwargs(**{**cfg.to_dict(), "num_classes": num_classes})
-        labels = None
-    if labels is None and cfg.num_classes and cfg.num_classes == source_classes:
-        labels = imagenet_labels(cfg.num_classes)
-    if labels is not None and len(labels) != cfg.num_classes:
-        _logger.warning(f"{len(labels)} labels for {cfg.num_classes} classes: labels dropped")
-        labels = None
+    source_cfg, labels = infer_cfg(family, fmt, sd, source)
+    build = SwinTransformer if family == "swin" else VisionTransformer
 
-    model = (SwinTransformer if family == "swin" else VisionTransformer)(cfg).eval()
-    fit = swin_convert.fit_to_model if family == "swin" else vit_convert.fit_to_model
-    missing, unexpected = model.load_state_dict(fit(sd, model), strict=False)
-    missing = [k for k in missing if not (k.startswith("head.") and num_classes is not None)]
+    at_source = build(source_cfg).eval()  # the checkpoint exactly as it was trained
+    missing, unexpected = at_source.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise ConversionError(
             f"{source.weights_file}: the {fmt} checkpoint does not fill a {family} model of the inferred config "
             f"(missing {missing[:8]}, unexpected {unexpected[:8]})"
         )
+    parity = check_parity(family, fmt, source, source_cfg, at_source) if check else None
+
+    cfg = apply_model_name(family, source_cfg, model_name) if model_name else source_cfg
+    name = model_name or match_model_name(family, cfg)
+    replaced = num_classes is not None and num_classes != cfg.num_classes
+    if replaced:
+        _logger.warning(f"new head: {num_classes} classes replace the checkpoint's {cfg.num_classes}; it is untrained")
+        sd = {k: v for k, v in sd.items() if not k.startswith("head.")}
+        cfg = type(cfg).from_kwargs(**{**cfg.to_dict(), "num_classes": num_classes})
+        labels = None
+    if labels is None and cfg.num_classes and not replaced:
+        labels = imagenet_labels(cfg.num_classes)
+    if labels is not None and len(labels) != cfg.num_classes:
+        _logger.warning(f"{len(labels)} labels for {cfg.num_classes} classes: labels dropped")
+        labels = None
+    resized = any(_norm(getattr(cfg, f)) != _norm(getattr(source_cfg, f)) for f in ("img_size", "window_size") if hasattr(cfg, f))
+    if resized or replaced:
+        model = build(cfg).eval()
+        fit = swin_convert.fit_to_model if family == "swin" else vit_convert.fit_to_model
+        missing, unexpected = model.load_state_dict(fit(sd, model), strict=False)
+        if [k for k in missing if not k.startswith("head.")] or unexpected:
+            raise ConversionError(f"fitting to {name or 'the target'}: missing {missing[:8]}, unexpected {unexpected[:8]}")
+    else:
+        model = at_source
     model.pretrained_cfg = {"architecture": name or ("scratch_swin_t" if family == "swin" else "scratch_vit_b"),
                             **_registry(family).data_defaults(cfg)}
     report = {
@@ -361,30 +370,34 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
         "family": family,
         "source_format": fmt,
         "architecture": name,
-        "inferred_config": _jsonable(inferred),
+        "inferred_config": _jsonable(source_cfg.to_dict()),
         "config": _jsonable(cfg.to_dict()),
         "num_classes": cfg.num_classes,
-        "head_replaced": num_classes is not None and num_classes != source_classes,
+        "head_replaced": replaced,
+        "resized": resized,
         "labels": "from source" if labels and _labels(source.folder_config or {}) else ("ImageNet" if labels else None),
-        "missing_keys": [], "unexpected_keys": [],
+        "missing_keys": [],
+        "unexpected_keys": [],
+        "parity": parity,
+        "seconds": round(time.perf_counter() - start, 2),
     }
-    if check:
-        report["parity"] = check_parity(family, fmt, source, cfg, model, replaced=report["head_replaced"])
-    report["seconds"] = round(time.perf_counter() - start, 2)
+    if parity and (resized or replaced):
+        parity["note"] += "; measured at the source's own head and resolution, before "
+        parity["note"] += " and ".join(w for w, on in (("the new head", replaced), ("interpolating", resized)) if on)
     return Converted(family, fmt, cfg, model, labels, report)
 
 
-def check_parity(family: str, fmt: str, source: Source, cfg, model: torch.nn.Module, replaced: bool) -> dict:
-    """Max abs output difference against the source implementation on a fixed random batch."""
+def check_parity(family: str, fmt: str, source: Source, cfg, model: torch.nn.Module) -> dict:
+    """Max abs output difference against the source implementation on a fixed random batch;
+    a difference above TOLERANCE is a ConversionError (and nothing gets written)."""
     size = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
     x = torch.randn(2, cfg.in_chans, *size, generator=torch.Generator().manual_seed(0))
-    ref_cfg = type(cfg).from_kwargs(**{**cfg.to_dict(), "num_classes": 0}) if replaced else cfg
-    name, expected, note = reference_logits(family, fmt, source, ref_cfg, x)
+    name, expected, note = reference_logits(family, fmt, source, cfg, x)
     result = {"reference": name, "note": note, "input": list(x.shape), "tolerance": TOLERANCE}
     if expected is None:
         return {**result, "max_abs_diff": None}
     with torch.no_grad():
-        ours = model(x) if not replaced and cfg.num_classes else model.forward_head(model.forward_features(x), pre_logits=True)
+        ours = model(x) if cfg.num_classes else model.forward_head(model.forward_features(x), pre_logits=True)
     if ours.shape != expected.shape:
         raise ConversionError(f"parity check: swin-hub output {tuple(ours.shape)} vs {name} {tuple(expected.shape)}")
     diff = (ours - expected).abs().max().item()

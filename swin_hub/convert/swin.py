@@ -117,18 +117,21 @@ def fit_to_model(sd: dict, model: torch.nn.Module) -> dict:
     one resolution, loaded at another); everything else is left to the strict load."""
     own = model.state_dict()
     out = dict(sd)
+    resized = []
     for key, value in sd.items():
         if key not in own or own[key].shape == value.shape:
             continue
         square = math.isqrt(value.shape[-2]) ** 2 == value.shape[-2]
         if key.endswith("relative_position_bias_table") and square and value.shape[1] == own[key].shape[1]:
-            attn = model.get_submodule(key.rsplit(".", 1)[0])
-            out[key] = resize_rel_pos_bias(value, attn.table_window)
+            out[key] = resize_rel_pos_bias(value, model.get_submodule(key.rsplit(".", 1)[0]).table_window)
         elif key == "absolute_pos_embed" and square and value.shape[2] == own[key].shape[2]:
             out[key] = resize_abs_pos_embed(value, model.grid_size)
         else:
             continue
-        _logger.warning(f"resized {key} {tuple(value.shape)} -> {tuple(own[key].shape)} (bicubic) for the new window / resolution")
+        resized.append(f"{tuple(value.shape)} -> {tuple(own[key].shape)}")
+    if resized:
+        _logger.warning(f"resized {len(resized)} relative-position / position tables (bicubic) for the new window "
+                        f"or resolution: {', '.join(sorted(set(resized)))}")
     return out
 
 
