@@ -105,6 +105,19 @@ def run_convert(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .convert.checkpoint import ConversionError
+    from .convert.export import export_transformers
+
+    try:
+        result = export_transformers(args.src, args.out, force=args.force)
+    except (ConversionError, FileExistsError, OSError) as e:
+        print(f"swin-hub export: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {result['out']}: transformers {result['class']}, max abs diff {result['max_abs_diff']:.2e} vs swin-hub")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="swin-hub", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("convert", help="official / timm / transformers checkpoint -> verified swin-hub repo folder")
     add_convert_arguments(p)
     p.set_defaults(func=run_convert)
+    p = sub.add_parser("export", help="swin-hub repo -> transformers-native Swin/ViT folder (model_type swin / vit)")
+    p.add_argument("src", help="swin-hub repo folder or Hub id")
+    p.add_argument("out")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=cmd_export)
     args = parser.parse_args(argv)
     code = args.func(args)
     if code:

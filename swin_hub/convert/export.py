@@ -1,0 +1,80 @@
+"""Reverse export: a swin-hub repo back to transformers' native SwinForImageClassification /
+ViTForImageClassification (model_type 'swin' / 'vit'), verified, so nobody is locked in."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..models.swin import SwinTransformer
+from . import transformers_layout as tl
+from .checkpoint import TOLERANCE, ConversionError
+
+
+def load_swin_hub(src: str | Path):
+    """(pure model, transformers config) of a swin-hub repo folder or Hub id."""
+    from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
+    from .. import hf  # noqa: F401  (registers our Auto classes)
+
+    config = AutoConfig.from_pretrained(src)
+    if config.model_type not in ("scratch_swin", "scratch_vit"):
+        raise ConversionError(f"{src}: model_type {config.model_type!r} is not a swin-hub repo (scratch_swin / scratch_vit)")
+    auto = AutoModelForImageClassification if config.is_classifier() else AutoModel
+    return auto.from_pretrained(src).model.eval(), config
+
+
+def export_transformers(src: str | Path, out: str | Path, force: bool = False) -> dict:
+    """Write the transformers-native folder (config, weights under checkpoint names, image
+    processor) atomically; returns the parity figures against the swin-hub model."""
+    import transformers
+
+    model, config = load_swin_hub(src)
+    cfg = model.cfg
+    swin = isinstance(model, SwinTransformer)
+    labels = {"id2label": dict(config.id2label), "label2id": dict(config.label2id or {})} if cfg.num_classes else {}
+    try:
+        t_config = (tl.transformers_swin_config if swin else tl.transformers_vit_config)(cfg, **labels)
+        sd = (tl.swin_hub_to_transformers_swin if swin else tl.swin_hub_to_transformers_vit)(model.state_dict(), cfg)
+    except ValueError as e:
+        raise ConversionError(f"{src}: transformers' {'Swin' if swin else 'ViT'} cannot express this model: {e}") from e
+    head = cfg.num_classes > 0
+    cls = {(True, True): transformers.SwinForImageClassification, (True, False): transformers.SwinModel,
+           (False, True): transformers.ViTForImageClassification, (False, False): transformers.ViTModel}[swin, head]
+    kwargs = {} if swin or head else {"add_pooling_layer": bool(cfg.representation_size)}
+    target = cls(t_config, **kwargs).eval()
+    target.load_state_dict(sd, strict=True)
+
+    height, width = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
+    x = torch.randn(2, cfg.in_chans, height, width, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = model(x) if head else model.forward_head(model.forward_features(x), pre_logits=True)
+        theirs = target(pixel_values=x)
+        theirs = theirs.logits if head else theirs.pooler_output
+    diff = (ours - theirs).abs().max().item()
+    if not diff <= TOLERANCE:
+        raise ConversionError(f"export parity failed: max abs diff {diff:.3g} > {TOLERANCE}; nothing written")
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"{out} is not empty; pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        target.save_pretrained(tmp)
+        data = config.data_config()
+        # what the microsoft/ and google/ repos ship: resize to the input size, no crop
+        transformers.ViTImageProcessor(
+            size={"height": height, "width": width}, resample=3 if data["interpolation"] == "bicubic" else 2,
+            image_mean=list(data["mean"]), image_std=list(data["std"]),
+        ).save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"source": str(src), "out": str(out), "class": cls.__name__, "max_abs_diff": diff, "input": list(x.shape)}
