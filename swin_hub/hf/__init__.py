@@ -3,13 +3,17 @@
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
 from .configuration import ScratchSwinConfig, ScratchViTConfig
+from .foreign import load_foreign
 from .image_processing import ScratchImageProcessor
 from .modeling import (
+    _ScratchPreTrainedModel,
     ScratchSwinForImageClassification,
     ScratchSwinModel,
     ScratchViTForImageClassification,
     ScratchViTModel,
 )
+
+_ScratchPreTrainedModel.load_foreign = classmethod(load_foreign)  # official / timm / transformers files too
 
 for _config, _base, _classifier in (
     (ScratchSwinConfig, ScratchSwinModel, ScratchSwinForImageClassification),

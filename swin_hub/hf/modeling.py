@@ -74,6 +74,7 @@ class _ScratchPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    load_foreign = None  # swin_hub.hf sets the converter here; repo code has none
 
     def _init_weights(self, module: nn.Module) -> None:
         """Only reached for weights a checkpoint did not provide (e.g. a new head)."""
@@ -104,7 +105,13 @@ class _ScratchPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """transformers' loader, but weights that do not fit (other than the head) are an error, not a warning."""
+        """transformers' loader, but weights that do not fit (other than the head) are an error, not
+        a warning. With swin_hub installed, official / timm / transformers-native checkpoints load
+        too, converted on the way in (`load_foreign`, absent from a repo's standalone code)."""
+        if cls.load_foreign is not None:
+            model = cls.load_foreign(pretrained_model_name_or_path, **kwargs)
+            if model is not None:
+                return model
         want_info = kwargs.pop("output_loading_info", False)
         try:
             model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
