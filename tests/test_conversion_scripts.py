@@ -53,3 +53,29 @@ def test_batch_converter_writes_one_verified_repo_per_tag(tmp_path, monkeypatch)
 def test_batch_converter_lists_registered_tags():
     tags = batch.official_tags("scratch_swin_b_384.*")
     assert "scratch_swin_b_384.ms_in22k_ft_in1k" in tags and all(t.startswith("scratch_swin_b_384.") for t in tags)
+
+
+def test_hub_id_source_converts_from_the_hf_cache_offline(tmp_path):
+    """A Hub id resolves through huggingface_hub (here: its cache, HF_HUB_OFFLINE=1)."""
+    import os
+
+    import transformers
+
+    native = transformers.SwinForImageClassification(
+        transformers.SwinConfig(embed_dim=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8], num_labels=3)
+    )
+    commit = "0" * 40
+    snapshot = tmp_path / "hub" / "models--microsoft--swin-test" / "snapshots" / commit
+    native.save_pretrained(snapshot)
+    (tmp_path / "hub" / "models--microsoft--swin-test" / "refs").mkdir()
+    (tmp_path / "hub" / "models--microsoft--swin-test" / "refs" / "main").write_text(commit)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "conversion", "microsoft/swin-test", str(tmp_path / "out")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "out" / "conversion_report.json").read_text())
+    assert report["source"] == "microsoft/swin-test" and report["source_format"] == "transformers"
+    assert report["parity"]["max_abs_diff"] <= 1e-4
+    missing = subprocess.run([sys.executable, "-m", "conversion", "microsoft/not-cached", str(tmp_path / "out2")],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 2 and "not cached" in missing.stderr

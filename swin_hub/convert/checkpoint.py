@@ -71,19 +71,22 @@ def _pick_weights(folder: Path) -> Path:
 def _download(repo_id: str, revision: str | None) -> Path:
     """A Hub repo's config and one weights file, into the HF cache (online users only)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    try:
-        config = Path(hf_hub_download(repo_id, "config.json", revision=revision))
-    except EntryNotFoundError:
-        config = None
-    for name in ("model.safetensors", "pytorch_model.bin"):
+    def get(name: str) -> Path | None:
         try:
-            weights = Path(hf_hub_download(repo_id, name, revision=revision))
-            break
+            return Path(hf_hub_download(repo_id, name, revision=revision))
+        except LocalEntryNotFoundError as e:  # offline, or the Hub unreachable, and not cached
+            raise ConversionError(f"Hub repo {repo_id}: {name} is not cached and the Hub cannot be reached "
+                                  "(HF_HUB_OFFLINE set, or no network)") from e
+        except RepositoryNotFoundError as e:
+            raise ConversionError(f"Hub repo {repo_id}: not found (or private: set HF_TOKEN)") from e
         except EntryNotFoundError:
-            continue
-    else:
+            return None
+
+    config = get("config.json")
+    weights = get("model.safetensors") or get("pytorch_model.bin")
+    if weights is None:
         raise ConversionError(f"Hub repo {repo_id}: no model.safetensors or pytorch_model.bin")
     if config is not None and config.parent != weights.parent:
         raise ConversionError(f"Hub repo {repo_id}: config and weights resolved to different snapshots")
