@@ -388,6 +388,16 @@ def test_truncated_weights_file_is_a_clear_error_in_both_libraries(tmp_path):
 def test_config_of_another_architecture_names_its_model_type(tmp_path):
     SwinForImageClassification(SwinConfig(embed_dim=32, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1])).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="model_type 'swin'.*'scratch_swin'"):
+        ScratchSwinConfig.from_pretrained(tmp_path)
+
+
+def test_native_folder_of_the_other_family_is_a_clear_error(tmp_path):
+    """Our classes convert transformers-native folders on load (tests/test_hf_foreign.py), but
+    only of their own family."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    ViTForImageClassification(ViTConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, intermediate_size=128)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="vit checkpoint .* not ScratchSwinForImageClassification"):
         ScratchSwinForImageClassification.from_pretrained(tmp_path)
 
 

@@ -156,7 +156,7 @@ def infer_cfg(family: str, fmt: str, sd: dict, source: Source) -> tuple[SwinConf
     if fmt == "transformers" and folder.get("model_type") in ("swin", "vit"):
         import transformers
 
-        num_classes = len(folder.get("id2label") or {}) if "head.weight" in sd else 0
+        num_classes = sd["head.weight"].shape[0] if "head.weight" in sd else 0
         if family == "swin":
             return tl.swin_config_from_transformers(transformers.SwinConfig(**folder), num_classes=num_classes), labels
         pooler = "pre_logits.fc.weight" in sd
@@ -173,10 +173,15 @@ def infer_cfg(family: str, fmt: str, sd: dict, source: Source) -> tuple[SwinConf
 
 
 def _labels(folder: dict) -> list[str] | None:
+    """Class names recorded beside the weights; transformers' LABEL_i placeholders are none."""
     if folder.get("id2label"):
         id2label = {int(k): v for k, v in folder["id2label"].items()}
-        return [id2label[i] for i in range(len(id2label))]
-    return folder.get("label_names") or (folder.get("pretrained_cfg") or {}).get("label_names")
+        names = [id2label[i] for i in range(len(id2label))]
+    else:
+        names = folder.get("label_names") or (folder.get("pretrained_cfg") or {}).get("label_names")
+    if not names or names == [f"LABEL_{i}" for i in range(len(names))]:
+        return None
+    return names
 
 
 def imagenet_labels(num_classes: int) -> list[str] | None:
