@@ -190,6 +190,13 @@ def hf_swin_t(workdir) -> dict[str, Source]:
 
 
 @pytest.fixture(scope="module")
+def hf_swin_b_384(workdir) -> dict[str, Source]:
+    config = HFSwinConfig(image_size=384, embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12,
+                          id2label=HF_LABELS)
+    return transformers_source(SwinForImageClassification, config, workdir / "hf_swin_b_384", seed=8)
+
+
+@pytest.fixture(scope="module")
 def hf_vit_b(workdir) -> dict[str, Source]:
     config = HFViTConfig(id2label=HF_LABELS)  # ViT-B/16 / 224, exact GELU, layer_norm_eps 1e-12
     return transformers_source(ViTForImageClassification, config, workdir / "hf_vit_b", seed=6)
@@ -236,6 +243,8 @@ CASES = {
                                    r"^timm\.models\.vision_transformer\.VisionTransformer$", "imagenet"),
     "hf_swin_t_folder": Case(("hf_swin_t", "folder"), "swin", "transformers", "scratch_swin_t", SWIN_T,
                              r"^transformers\.SwinForImageClassification$", "own"),
+    "hf_swin_b_384_folder": Case(("hf_swin_b_384", "folder"), "swin", "transformers", "scratch_swin_b_384", SWIN_B_384,
+                                 r"^transformers\.SwinForImageClassification$", "own"),
     "hf_vit_b_folder": Case(("hf_vit_b", "folder"), "vit", "transformers", "scratch_vit_b", VIT_B,
                             r"^transformers\.ViTForImageClassification$", "own"),
     "hf_vit_b_lone_safetensors": Case(("hf_vit_b", "file"), "vit", "transformers", "scratch_vit_b", VIT_B,
