@@ -134,11 +134,24 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("convert", help="official / timm / transformers checkpoint -> verified swin-hub repo folder")
     add_convert_arguments(p)
     p.set_defaults(func=run_convert)
+    p = sub.add_parser("train", help="fine-tune with Accelerate (one process; `accelerate launch -m swin_hub.train` for many)",
+                       add_help=False)
+    p.set_defaults(func=None, passthrough="train")
+    p = sub.add_parser("evaluate", help="metrics of a model on a dataset (swin-hub evaluate MODEL DATA)", add_help=False)
+    p.set_defaults(func=None, passthrough="evaluate")
     p = sub.add_parser("export", help="swin-hub repo -> transformers-native Swin/ViT folder (model_type swin / vit)")
     p.add_argument("src", help="swin-hub repo folder or Hub id")
     p.add_argument("out")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=cmd_export)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("train", "evaluate"):  # their own parsers (transformers-style flag names)
+        from .train.loop import evaluate_main, main as train_main
+
+        code = (train_main if argv[0] == "train" else evaluate_main)(argv[1:])
+        if code:
+            sys.exit(code)
+        return
     args = parser.parse_args(argv)
     code = args.func(args)
     if code:

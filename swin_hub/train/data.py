@@ -1,0 +1,282 @@
+"""Training data: the bundled `digits`, an ImageFolder tree, or a `datasets` dataset, as
+(image, label) splits with class names; images are loaded lazily and converted to RGB.
+
+Every source ends as two `Split`s and a list of class names, which become the model's
+`id2label`. Bad data is reported where it is found: unreadable files by path, one class or
+no images as a clear error.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import PIL.Image
+import torch
+from sklearn.model_selection import train_test_split
+
+_logger = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+VALIDATION_NAMES = ("val", "validation", "valid", "test")
+
+
+class DataError(ValueError):
+    """The data cannot train a classifier; the message says which file / column / class."""
+
+
+@dataclass
+class Split:
+    images: Sequence[Any]  # paths, PIL images or uint8 arrays, loaded on access
+    labels: list[int]
+    boxes: Sequence[Any] | None = None  # [x, y, w, h] per image, to crop to
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: Sequence[int]) -> "Split":
+        pick = [int(i) for i in indices]
+        return Split(_Take(self.images, pick), [self.labels[i] for i in pick],
+                     _Take(self.boxes, pick) if self.boxes is not None else None)
+
+
+class _Take:
+    """A lazy selection of a sequence (a datasets column is not materialised)."""
+
+    def __init__(self, items: Sequence[Any], indices: list[int]):
+        self.items, self.indices = items, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.items[self.indices[i]]
+
+
+class _Column:
+    """One column of a datasets.Dataset, row by row (decoding images only when read)."""
+
+    def __init__(self, dataset, column: str):
+        self.dataset, self.column = dataset, column
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        return self.dataset[int(i)][self.column]
+
+
+@dataclass
+class ImageData:
+    train: Split
+    validation: Split
+    class_names: list[str]
+    source: str
+
+
+def to_rgb(image: Any) -> PIL.Image.Image:
+    """Path / array / PIL image in any mode (L, P, RGBA, I;16, ...) -> RGB PIL image."""
+    if isinstance(image, (str, Path)):
+        with PIL.Image.open(image) as opened:
+            opened.load()
+            image = opened.copy()
+    elif isinstance(image, np.ndarray):
+        image = PIL.Image.fromarray(image)
+    if image.mode in ("P", "PA", "LA"):
+        image = image.convert("RGBA")  # palette / alpha: resolve transparency before dropping it
+    if image.mode in ("I", "I;16", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        span = max(array.max() - array.min(), 1e-12)
+        image = PIL.Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+    return image.convert("RGB")
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """A Split with a transform: (pixel_values (C, H, W), label).
+
+    With a seed, each sample's random augmentation is drawn from its own generator state
+    (seed, epoch, index) and the global RNGs are left untouched: the same image gets the same
+    crop whatever the loader's order, prefetching or worker count, which is what makes a
+    resumed run repeat an uninterrupted one exactly.
+    """
+
+    def __init__(self, split: Split, transform: Callable, seed: int | None = None):
+        self.split, self.transform, self.seed, self.epoch = split, transform, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        image = to_rgb(self.split.images[i])
+        if self.split.boxes is not None:
+            x, y, w, h = (float(v) for v in self.split.boxes[i])
+            image = image.crop((round(x), round(y), round(x + w), round(y + h)))
+        if self.seed is None:
+            return self.transform(image), self.split.labels[i]
+        sample_seed = (self.seed * 1_000_003 + self.epoch * 100_003 + int(i)) % 2**32
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed)
+                random.seed(sample_seed)
+                np.random.seed(sample_seed)
+                pixels = self.transform(image)
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+        return pixels, self.split.labels[i]
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def digits() -> tuple[list[np.ndarray], list[int], list[str]]:
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), as uint8."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = [(im * (255 / 16)).round().astype(np.uint8) for im in bunch.images]  # (8, 8) in 0..16
+    return images, [int(t) for t in bunch.target], [str(n) for n in bunch.target_names]
+
+
+def scan_folder(root: Path, class_names: list[str] | None = None) -> tuple[list[Path], list[int], list[str]]:
+    """An ImageFolder tree: one sub-folder per class (sorted names), image files inside (recursive)."""
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    names = class_names or found
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        raise DataError(f"{root}: class folders {unknown} are not among the training classes {names}")
+    paths, labels = [], []
+    for index, name in enumerate(names):
+        if not (root / name).is_dir():
+            continue
+        for path in sorted((root / name).rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                paths.append(path)
+                labels.append(index)
+    return paths, labels, names
+
+
+def verify_images(paths: Sequence[Path], labels: list[int], skip: bool) -> tuple[list[Path], list[int]]:
+    """Open every file once; unreadable ones fail the run with their paths, or are skipped (counted)."""
+    bad = []
+    for path in paths:
+        try:
+            with PIL.Image.open(path) as image:
+                image.verify()
+        except Exception as e:  # PIL raises many types for broken files
+            bad.append(f"{path} ({type(e).__name__})")
+    if bad and not skip:
+        shown = "\n  ".join(bad[:20])
+        raise DataError(f"{len(bad)} unreadable image file(s) (pass --skip_corrupt_images to skip them):\n  {shown}")
+    if bad:
+        _logger.warning(f"skipped {len(bad)} unreadable image file(s), e.g. {bad[0]}")
+        keep = [i for i, p in enumerate(paths) if not any(b.startswith(f"{p} (") for b in bad)]
+        return [paths[i] for i in keep], [labels[i] for i in keep]
+    return list(paths), labels
+
+
+def stratified_split(split: Split, share: float, seed: int) -> tuple[Split, Split]:
+    """Train / validation with each class in both, in proportion (scikit-learn's stratify)."""
+    counts = np.bincount(split.labels)
+    stratify = split.labels if counts[counts > 0].min() >= 2 else None
+    train, val = train_test_split(np.arange(len(split)), test_size=share, random_state=seed, stratify=stratify)
+    return split.subset(sorted(train)), split.subset(sorted(val))
+
+
+def _hf_columns(dataset, image_column: str | None, label_column: str | None) -> tuple[str, str, list[str] | None]:
+    import datasets
+
+    features = dataset.features
+    image_column = image_column or next((k for k, f in features.items() if isinstance(f, datasets.Image)), None)
+    label_column = label_column or next((k for k, f in features.items() if isinstance(f, datasets.ClassLabel)), None)
+    for role, column in (("image", image_column), ("label", label_column)):
+        if column is None or column not in features:
+            raise DataError(f"no {role} column found among {list(features)}; name it with --{role}_column_name")
+    names = features[label_column].names if isinstance(features[label_column], datasets.ClassLabel) else None
+    return image_column, label_column, names
+
+
+def hf_dataset(args) -> tuple[Split, Split | None, list[str], str]:
+    """A datasets dataset: a save_to_disk folder, 'imagefolder' (with --train_dir), or a Hub id."""
+    import datasets
+
+    name = args.dataset_name
+    if Path(name).is_dir():
+        loaded = datasets.load_from_disk(name)
+    elif name == "imagefolder":
+        loaded = datasets.load_dataset("imagefolder", data_dir=args.train_dir)
+    else:
+        loaded = datasets.load_dataset(name, args.dataset_config_name)
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({"train": loaded})
+    if "train" not in loaded:
+        raise DataError(f"dataset {name}: no 'train' split (splits: {list(loaded)})")
+    train = loaded["train"]
+    image_col, label_col, names = _hf_columns(train, args.image_column_name, args.label_column_name)
+    if names is None:  # plain string / int labels: sorted unique values are the classes
+        names = [str(v) for v in sorted(set(train[label_col]))]
+    index = {n: i for i, n in enumerate(names)}
+
+    def as_split(ds) -> Split:
+        column = ds[label_col]
+        labels = list(column) if _is_classlabel(ds, label_col) else [index[str(v)] for v in column]
+        boxes = _Column(ds, args.bbox_column_name) if args.bbox_column_name else None
+        return Split(_Column(ds, image_col), labels, boxes)
+
+    val_name = next((s for s in VALIDATION_NAMES if s in loaded), None)
+    return as_split(train), as_split(loaded[val_name]) if val_name else None, names, f"datasets:{name}"
+
+
+def _is_classlabel(ds, column: str) -> bool:
+    import datasets
+
+    return isinstance(ds.features[column], datasets.ClassLabel)
+
+
+def load_data(args) -> ImageData:
+    """The splits the arguments name (default: the bundled digits), checked."""
+    validation = None
+    if args.dataset_name not in (None, "digits"):
+        train, validation, names, source = hf_dataset(args)
+    elif args.train_dir:
+        root = Path(args.train_dir)
+        inner = next((root / n for n in VALIDATION_NAMES if (root / n).is_dir()), None)
+        if args.validation_dir is None and (root / "train").is_dir() and inner is not None:
+            root, val_root = root / "train", inner
+        else:
+            val_root = Path(args.validation_dir) if args.validation_dir else None
+        paths, labels, names = scan_folder(root)
+        paths, labels = verify_images(paths, labels, args.skip_corrupt_images)
+        train, source = Split(paths, labels), f"imagefolder:{args.train_dir}"
+        if val_root is not None:
+            val_paths, val_labels, _ = scan_folder(val_root, names)
+            validation = Split(*verify_images(val_paths, val_labels, args.skip_corrupt_images))
+    else:
+        images, labels, names = digits()
+        train, source = Split(images, labels), "digits (scikit-learn, bundled)"
+    check_classes(train, names, source)
+    if validation is None:
+        train, validation = stratified_split(train, args.train_val_split, args.seed)
+    if len(validation) == 0:
+        raise DataError(f"{source}: the validation split is empty")
+    if args.max_train_samples and args.max_train_samples < len(train):  # one generator per split: each cap is
+        pick = np.random.default_rng([args.seed, 0]).choice(len(train), args.max_train_samples, replace=False)
+        train = train.subset(sorted(pick))  # reproducible on its own (`swin-hub evaluate` re-makes the eval split)
+    if args.max_eval_samples and args.max_eval_samples < len(validation):
+        pick = np.random.default_rng([args.seed, 1]).choice(len(validation), args.max_eval_samples, replace=False)
+        validation = validation.subset(sorted(pick))
+    return ImageData(train, validation, names, source)
+
+
+def check_classes(split: Split, names: list[str], source: str) -> None:
+    if len(split) == 0:
+        raise DataError(f"{source}: no images found")
+    present = sorted(set(split.labels))
+    if len(present) < 2:
+        raise DataError(f"{source}: only one class ({names[present[0]]!r}) has images; a classifier needs two or more")

@@ -1,0 +1,433 @@
+"""Fine-tuning with Accelerate: one process (`swin-hub train`) or many (`accelerate launch -m
+swin_hub.train`), the same code.
+
+Order of a run: data -> model (new head for the dataset's classes) -> timm transforms ->
+optimizer / schedule -> `accelerator.prepare` -> epochs of accumulate/clip/step with optional
+EMA and SWA -> evaluation gathered over all processes (`gather_for_metrics` drops the
+distributed sampler's padding) -> best model at the output root, last in `last/`, metrics,
+history, plots. Checkpoints hold Accelerate's state (model, optimizer, scheduler, scaler,
+RNG) plus our position in the epoch, are written to a temp folder and renamed, and resume
+reproduces an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import timm
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from timm.data import Mixup, create_transform, resolve_data_config
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+from timm.optim import create_optimizer_v2
+from tqdm.auto import tqdm
+
+from .. import timm as _registration  # noqa: F401  (registers scratch_* with timm)
+from ..metrics import classification_metrics
+from .args import parse_args
+from .data import ImageData, ImageDataset, load_data
+
+_logger = logging.getLogger("swin_hub.train")
+STATE_FILE = "trainer_state.json"
+MODEL_FILES_EXCLUDE = {"checkpoints", "last", "runs"}
+
+
+# --- model -------------------------------------------------------------------------------------
+
+
+def create_model(name_or_path: str, num_classes: int, pretrained: bool = False, **kwargs) -> torch.nn.Module:
+    """A registered name, a swin-hub repo folder or a Hub id, with a head for `num_classes`
+    (timm re-initialises a head of another size, with a warning)."""
+    if Path(name_or_path).is_dir():
+        return timm.create_model(f"local-dir:{name_or_path}", pretrained=True, num_classes=num_classes, **kwargs)
+    if timm.is_model(name_or_path.split(".")[0]):
+        return timm.create_model(name_or_path, pretrained=pretrained, num_classes=num_classes, **kwargs)
+    if name_or_path.count("/") == 1:
+        return timm.create_model(f"hf-hub:{name_or_path}", pretrained=True, num_classes=num_classes, **kwargs)
+    raise ValueError(f"--model_name_or_path {name_or_path!r}: not a registered model, a folder, nor a Hub id (org/name)")
+
+
+def transforms(model: torch.nn.Module, args) -> tuple:
+    """timm's train / eval transforms from the model's data config, at the size the model was
+    built for (timm's resolver alone reports the pretrained size)."""
+    size = model.cfg.img_size if isinstance(model.cfg.img_size, (tuple, list)) else (model.cfg.img_size,) * 2
+    config = resolve_data_config({"input_size": (model.cfg.in_chans, *size)}, model=model)
+    train = create_transform(**config, is_training=True, auto_augment=args.auto_augment,
+                             scale=(args.crop_scale_min, 1.0), hflip=args.hflip)
+    return train, create_transform(**config, is_training=False)
+
+
+def freeze_backbone(model: torch.nn.Module) -> None:
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith("head.")
+
+
+# --- schedule ----------------------------------------------------------------------------------
+
+
+def scheduler_for(args, optimizer, warmup: int, total: int, steps_per_epoch: int):
+    """transformers' schedules, or a step decay every `lr_step_epochs`, all with linear warmup."""
+    if args.lr_scheduler_type == "step":
+        every = (args.lr_step_epochs or max(1, math.ceil(total / steps_per_epoch / 3))) * steps_per_epoch
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return args.lr_step_gamma ** (step // every)
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    from transformers import get_scheduler
+
+    return get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate_model(model, loader, accelerator: Accelerator, class_names: list[str], desc: str = "eval") -> tuple[dict, dict]:
+    """Metrics over the whole split on every process (same numbers everywhere), and the raw
+    scores / references for plots."""
+    model.eval()
+    scores, refs = [], []
+    for x, y in tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
+        logits = model(x)
+        logits, y = accelerator.gather_for_metrics((logits.float(), y))
+        scores.append(logits.cpu())
+        refs.append(y.cpu())
+    scores, refs = torch.cat(scores), torch.cat(refs)
+    metrics = classification_metrics(scores.numpy(), refs.numpy(), class_names)
+    return metrics, {"scores": scores.softmax(-1).numpy(), "references": refs.numpy()}
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    done = [p for p in (output_dir / "checkpoints").glob("step_*") if (p / STATE_FILE).is_file()]
+    return max(done, key=lambda p: int(p.name.split("_")[1]), default=None)
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: dict) -> Path:
+    """Accelerate's state + ours, into a temp folder renamed into place: a kill mid-save leaves
+    only a `.tmp` folder, never a broken checkpoint."""
+    final = output_dir / "checkpoints" / f"step_{state['completed_steps']}"
+    tmp = final.with_name(f".{final.name}.tmp")
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def save_model(model: torch.nn.Module, directory: Path, class_names: list[str], extra: dict | None = None) -> None:
+    """The swin-hub repo files into `directory`, each replaced atomically (the folder also
+    holds checkpoints and logs, so it is updated file by file)."""
+    from ..hub.repo import save_repo
+
+    staging = directory.parent / f".{directory.name}.model-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    save_repo(model, staging, id2label=class_names, extra_files=extra)
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in staging.iterdir():
+        os.replace(path, directory / path.name)
+    staging.rmdir()
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def train(args) -> dict:
+    output_dir = Path(args.output_dir)
+    resume = resolve_resume(args, output_dir)  # before anything is written (every process checks the same folder)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    accelerator = Accelerator(
+        # a multi-process launch without GPUs: gloo on the CPU (accelerate would otherwise start
+        # `world` unconnected runs that overwrite each other's outputs)
+        cpu=world > 1 and not torch.cuda.is_available(),
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with="tensorboard" if args.with_tracking else None,
+        project_dir=str(output_dir / "runs"),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+    )
+    logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.ERROR,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if accelerator.num_processes != world:
+        raise RuntimeError(f"launched {world} processes but Accelerate joined {accelerator.num_processes}; check the launch config")
+    set_seed(args.seed)
+
+    data = load_data(args)
+    names = data.class_names
+    model = create_model(args.model_name_or_path, len(names), args.pretrained, **args.model_kwargs)
+    if args.gradient_checkpointing:
+        model.set_grad_checkpointing(True)
+    if args.freeze_backbone:
+        freeze_backbone(model)
+    train_tf, eval_tf = transforms(model, args)
+    mixing = args.mixup > 0 or args.cutmix > 0
+    train_loader = torch.utils.data.DataLoader(
+        ImageDataset(data.train, train_tf, seed=args.seed), batch_size=args.per_device_train_batch_size, shuffle=True,
+        num_workers=args.num_workers, drop_last=mixing,
+    )
+    eval_loader = torch.utils.data.DataLoader(
+        ImageDataset(data.validation, eval_tf), batch_size=args.per_device_eval_batch_size, num_workers=args.num_workers,
+    )
+    optimizer = create_optimizer_v2(model, opt=args.optimizer, lr=args.learning_rate, weight_decay=args.weight_decay,
+                                    momentum=args.momentum, layer_decay=args.layer_decay)
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
+
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    max_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    epochs = math.ceil(max_steps / steps_per_epoch)
+    # the prepared scheduler steps once per process per update (as transformers' no_trainer script counts)
+    scheduler = scheduler_for(args, optimizer, args.num_warmup_steps * accelerator.num_processes,
+                              max_steps * accelerator.num_processes, steps_per_epoch * accelerator.num_processes)
+    scheduler = accelerator.prepare(scheduler)
+
+    unwrapped = accelerator.unwrap_model(model)
+    ema = timm.utils.ModelEmaV3(unwrapped, decay=args.ema_decay) if args.ema_decay else None
+    swa = torch.optim.swa_utils.AveragedModel(unwrapped) if args.swa_start_epoch is not None else None
+    for extra in (ema, swa):
+        if extra is not None:
+            accelerator.register_for_checkpointing(extra)
+
+    mixup = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, label_smoothing=args.label_smoothing,
+                  num_classes=len(names)) if mixing else None
+    if mixing:
+        criterion = SoftTargetCrossEntropy()
+    elif args.label_smoothing:
+        criterion = LabelSmoothingCrossEntropy(args.label_smoothing)
+    else:
+        criterion = torch.nn.CrossEntropyLoss()
+
+    state = {"epoch": 0, "batches_in_epoch": 0, "completed_steps": 0, "best_metric": None, "best_epoch": None,
+             "evals_without_improvement": 0, "history": []}
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        state = json.loads((resume / STATE_FILE).read_text())
+        _logger.info(f"resumed from {resume} at epoch {state['epoch']}, step {state['completed_steps']}")
+    if args.with_tracking:
+        accelerator.init_trackers("swin-hub", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+
+    _logger.info(f"{data.source}: {len(data.train)} train / {len(data.validation)} validation images, {len(names)} classes; "
+                 f"{accelerator.num_processes} process(es), {max_steps} steps over {epochs} epochs")
+    progress = tqdm(total=max_steps, initial=state["completed_steps"], desc="train", unit="step",
+                    disable=not accelerator.is_local_main_process)
+    every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
+    start = time.time()
+    stop = False
+    for epoch in range(state["epoch"], epochs):
+        model.train()
+        train_loader.set_epoch(epoch)
+        train_loader.dataset.epoch = epoch  # per-sample augmentation seeds (see ImageDataset)
+        skip = state["batches_in_epoch"] if epoch == state["epoch"] else 0
+        active = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+        state["batches_in_epoch"], losses = skip, []
+        for x, y in active:
+            with accelerator.accumulate(model):
+                if mixup is not None:
+                    x, y = mixup(x, y)
+                loss = criterion(model(x), y)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state["batches_in_epoch"] += 1
+            losses.append(loss.detach())
+            if not accelerator.sync_gradients:
+                continue
+            state["completed_steps"] += 1
+            if ema is not None:
+                ema.update(unwrapped, step=state["completed_steps"])
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if every and state["completed_steps"] % every == 0:
+                save_checkpoint(accelerator, output_dir, {**state, "epoch": epoch})
+            if state["completed_steps"] >= max_steps:
+                break
+        if swa is not None and epoch >= args.swa_start_epoch:
+            swa.update_parameters(unwrapped)
+        train_loss = accelerator.gather(torch.stack(losses).mean()[None]).mean().item() if losses else float("nan")
+        evaluated = ema.module if ema is not None else model
+        metrics, _ = evaluate_model(evaluated, eval_loader, accelerator, names, desc=f"eval epoch {epoch}")
+        record = {"epoch": epoch, "step": state["completed_steps"], "train_loss": train_loss,
+                  "learning_rate": scheduler.get_last_lr()[0], "seconds": round(time.time() - start, 1),
+                  **{k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}}
+        state["history"].append(record)
+        if args.with_tracking:
+            accelerator.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=state["completed_steps"])
+        value = metrics.get(f"eval_{args.metric_for_best_model}")
+        if value is None:
+            raise ValueError(f"--metric_for_best_model {args.metric_for_best_model!r}: eval_{args.metric_for_best_model} "
+                             f"is not among {sorted(k for k in metrics if k.startswith('eval_'))}")
+        if state["best_metric"] is None or value > state["best_metric"]:
+            state.update(best_metric=value, best_epoch=epoch, evals_without_improvement=0)
+            if accelerator.is_main_process:
+                save_model(accelerator.unwrap_model(evaluated), output_dir, names)
+        else:
+            state["evals_without_improvement"] += 1
+        accelerator.wait_for_everyone()
+        _logger.info(f"epoch {epoch}: train_loss {train_loss:.4f}, eval_{args.metric_for_best_model} {value:.4f}")
+        stop = state["completed_steps"] >= max_steps or (
+            args.early_stopping_patience is not None and state["evals_without_improvement"] >= args.early_stopping_patience)
+        state.update(epoch=epoch + 1, batches_in_epoch=0)
+        if args.checkpointing_steps == "epoch":
+            save_checkpoint(accelerator, output_dir, state)
+        if stop:
+            break
+    progress.close()
+    return finish(args, accelerator, model, ema, swa, eval_loader, data, state, output_dir, time.time() - start)
+
+
+def finish(args, accelerator, model, ema, swa, eval_loader, data: ImageData, state: dict, output_dir: Path, seconds: float) -> dict:
+    """Last model to `last/`, final evaluation of the best one, results, history and plots."""
+    names = data.class_names
+    last = swa.module if swa is not None else (ema.module if ema is not None else accelerator.unwrap_model(model))
+    if swa is not None:  # the averaged weights are a new model: evaluate them as a candidate for best
+        metrics, _ = evaluate_model(swa, eval_loader, accelerator, names, desc="eval swa")
+        if metrics[f"eval_{args.metric_for_best_model}"] > state["best_metric"]:
+            state.update(best_metric=metrics[f"eval_{args.metric_for_best_model}"], best_epoch="swa")
+            if accelerator.is_main_process:
+                save_model(swa.module, output_dir, names)
+    if accelerator.is_main_process:
+        save_model(last, output_dir / "last", names)
+    accelerator.wait_for_everyone()
+    best = create_model(str(output_dir), len(names)).to(accelerator.device)
+    metrics, raw = evaluate_model(best, eval_loader, accelerator, names, desc="eval best")
+    # one checksum per process of the trained weights: equal when the processes trained one model
+    checksum = torch.tensor([float(sum(p.detach().double().sum() for p in accelerator.unwrap_model(model).parameters()))],
+                            device=accelerator.device)
+    results = {**metrics, "best_epoch": state["best_epoch"], "epochs": state["epoch"],
+               "train_steps": state["completed_steps"], "train_runtime_seconds": round(seconds, 1),
+               "train_samples": len(data.train), "num_processes": accelerator.num_processes, "dataset": data.source,
+               "process_weight_checksums": accelerator.gather(checksum).tolist()}
+    if accelerator.is_main_process:
+        write_json(output_dir / "all_results.json", results)
+        write_json(output_dir / "history.json", state["history"])
+        write_json(output_dir / "training_args.json", {k: v for k, v in vars(args).items()})
+        from .plots import save_plots
+
+        save_plots(output_dir, state["history"], metrics, raw, names)
+        if args.push_to_hub:
+            push(args, output_dir)
+    if args.with_tracking:
+        accelerator.end_training()
+    accelerator.wait_for_everyone()
+    return results
+
+
+def push(args, output_dir: Path) -> None:
+    """The best model's folder (no checkpoints / last / logs) as one Hub commit."""
+    from ..hub.push import PushError, push_folder
+
+    staging = output_dir.parent / f".{output_dir.name}.push"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(output_dir, staging, ignore=lambda d, files: [f for f in files if Path(d) == output_dir and f in MODEL_FILES_EXCLUDE])
+    try:
+        url = push_folder(staging, args.hub_model_id, token=args.hub_token, private=args.hub_private_repo,
+                          commit_message="Fine-tuned with swin-hub")
+        _logger.info(f"pushed to {url}")
+    except PushError as e:
+        _logger.error(f"{e}; the trained model in {output_dir} is intact")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_json(path: Path, value) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def resolve_resume(args, output_dir: Path) -> Path | None:
+    """The checkpoint to resume from, or None; refuses to train over an unrelated non-empty output_dir."""
+    if args.resume_from_checkpoint:
+        path = latest_checkpoint(output_dir) if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+        if path is None:
+            raise FileNotFoundError(f"--resume_from_checkpoint latest: no complete checkpoint in {output_dir / 'checkpoints'}")
+        if not (path / STATE_FILE).is_file():
+            raise FileNotFoundError(f"{path}: not a complete swin-hub checkpoint (no {STATE_FILE})")
+        return path
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
+        raise FileExistsError(f"{output_dir} is not empty: pass --resume_from_checkpoint latest to continue, "
+                              "or --overwrite_output_dir to start over")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = train(args)
+    metric = f"eval_{args.metric_for_best_model}"
+    print(f"best {metric} {results[metric]:.4f} (epoch {results['best_epoch']}); model in {args.output_dir}")
+    return 0
+
+
+def _load_for_eval(name_or_path: str, class_names: list[str]) -> tuple[torch.nn.Module, list[int]]:
+    """The model with its own head, and each data class's index in that head (by label name)."""
+    if timm.is_model(name_or_path.split(".")[0]) and not Path(name_or_path).is_dir():
+        return create_model(name_or_path, len(class_names)), list(range(len(class_names)))
+    source = f"local-dir:{name_or_path}" if Path(name_or_path).is_dir() else f"hf-hub:{name_or_path}"
+    model = timm.create_model(source, pretrained=True)
+    labels = list(model.pretrained_cfg.get("label_names") or [])
+    if not labels:
+        if model.num_classes != len(class_names):
+            raise ValueError(f"{name_or_path}: {model.num_classes} classes and no label names; the data has {len(class_names)}")
+        return model, list(range(len(class_names)))
+    missing = [n for n in class_names if n not in labels]
+    if missing:
+        raise ValueError(f"{name_or_path}: the data's classes {missing} are not among the model's labels {labels[:20]}")
+    return model, [labels.index(n) for n in class_names]
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """`swin-hub evaluate MODEL DATA`: a model's metrics on a dataset's validation split (the
+    split training made, same seed) or on all of it."""
+    import argparse
+
+    from .args import build_parser
+    from .data import Split
+
+    parser = argparse.ArgumentParser(prog="swin-hub evaluate", description="Evaluate a swin-hub model on a dataset.")
+    parser.add_argument("model", help="swin-hub repo folder or Hub id (a registered name evaluates an untrained head)")
+    parser.add_argument("data", help="'digits', an ImageFolder tree, or a datasets folder / Hub id")
+    parser.add_argument("--split", choices=("validation", "all"), default="validation")
+    parser.add_argument("--batch_size", "--batch-size", type=int, default=32)
+    parser.add_argument("--output", default=None, help="also write the metrics JSON to this file")
+    args, rest = parser.parse_known_args(argv)
+    folder = Path(args.data)
+    is_image_tree = folder.is_dir() and not any((folder / f).is_file() for f in ("dataset_dict.json", "dataset_info.json"))
+    data_args = build_parser().parse_args(rest + (["--train_dir", args.data] if is_image_tree else ["--dataset_name", args.data]))
+    data = load_data(data_args)
+    split = data.validation
+    if args.split == "all":
+        both = [data.train, data.validation]
+        split = Split([s.images[i] for s in both for i in range(len(s))], [y for s in both for y in s.labels])
+    model, index = _load_for_eval(args.model, data.class_names)
+    split = Split(split.images, [index[y] for y in split.labels], split.boxes)
+    names = list(model.pretrained_cfg.get("label_names") or data.class_names)
+    accelerator = Accelerator()
+    _, eval_tf = transforms(model, data_args)
+    loader = torch.utils.data.DataLoader(ImageDataset(split, eval_tf), batch_size=args.batch_size)
+    model, loader = accelerator.prepare(model.eval(), loader)
+    metrics, _ = evaluate_model(model, loader, accelerator, names)
+    if args.output and accelerator.is_main_process:
+        write_json(Path(args.output), metrics)
+    print(json.dumps({k: v for k, v in metrics.items() if k not in ("eval_confusion_matrix", "eval_per_class")}, indent=2))
+    return 0

@@ -1,0 +1,178 @@
+"""Fine-tuning: outputs a user can load, exact resume after a kill, and two processes that
+train one model (accelerate launch on the CPU, gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForImageClassification
+
+import swin_hub  # noqa: F401  (registers the scratch_* models)
+from swin_hub.train.loop import latest_checkpoint, train
+from swin_hub.train.args import parse_args
+
+ROOT = Path(__file__).parents[1]
+TINY_SWIN = {"img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 4,
+             "drop_path_rate": 0.0}
+TINY_VIT = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2}
+
+
+def tiny_args(output_dir: Path, *extra: str, model: str = "scratch_swin_t", kwargs: dict = TINY_SWIN) -> list[str]:
+    return ["--model_name_or_path", model, "--model_kwargs", json.dumps(kwargs), "--output_dir", str(output_dir),
+            "--max_train_samples", "96", "--max_eval_samples", "50", "--per_device_train_batch_size", "16",
+            "--per_device_eval_batch_size", "16", "--learning_rate", "3e-3", "--hflip", "0", "--crop_scale_min", "0.6",
+            *extra]
+
+
+def run_cli(args: list[str], *, launcher: list[str] | None = None, **kwargs) -> subprocess.Popen:
+    command = (launcher or [sys.executable, "-m", "swin_hub.train"]) + args
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run") / "out"
+    results = train(parse_args(tiny_args(out, "--num_train_epochs", "2")))
+    return out, results
+
+
+def test_outputs_hold_best_model_last_model_metrics_history_and_plots(trained):
+    out, results = trained
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "all_results.json", "history.json",
+                 "training_args.json", "training_curves.png", "confusion_matrix.png", "roc_curves.png"):
+        assert (out / name).is_file(), name
+    assert (out / "last" / "model.safetensors").is_file()
+    assert latest_checkpoint(out) is not None
+    saved = json.loads((out / "all_results.json").read_text())
+    for key in ("eval_accuracy", "eval_top5_accuracy", "eval_precision_macro", "eval_recall_macro", "eval_f1_macro",
+                "eval_precision_weighted", "eval_recall_weighted", "eval_f1_weighted", "eval_roc_auc"):
+        assert key in saved and saved[key] == results[key]
+    assert saved["eval_samples"] == 50
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert max(h["eval_accuracy"] for h in history) == pytest.approx(saved["eval_accuracy"])
+
+
+def test_best_model_loads_in_timm_and_transformers_with_digit_labels(trained):
+    out, results = trained
+    timm_model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+    hf_model = AutoModelForImageClassification.from_pretrained(out).eval()
+    assert hf_model.config.id2label == {i: str(i) for i in range(10)}
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert (timm_model(x) - hf_model(x).logits).abs().max().item() <= 1e-5
+
+
+def test_training_learns_something(trained):
+    """Two epochs on 96 digits: the loss must go down (a broken loop keeps it flat)."""
+    history = json.loads((trained[0] / "history.json").read_text())
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_output_dir_in_use_is_refused_without_resume_or_overwrite(trained):
+    with pytest.raises(FileExistsError, match="resume_from_checkpoint latest"):
+        train(parse_args(tiny_args(trained[0], "--num_train_epochs", "1")))
+
+
+def test_resume_after_sigkill_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    common = ("--num_train_epochs", "3", "--checkpointing_steps", "2", "--seed", "7")
+    straight = run_cli(tiny_args(tmp_path / "straight", *common))
+    assert straight.wait(timeout=600) == 0, straight.stdout.read()[-3000:]
+
+    interrupted = run_cli(tiny_args(tmp_path / "killed", *common))
+    deadline = time.time() + 600
+    while time.time() < deadline and not (tmp_path / "killed" / "checkpoints" / "step_8").is_dir():
+        time.sleep(0.05)
+    interrupted.send_signal(signal.SIGKILL)  # mid-epoch 1 (6 steps per epoch), no chance to clean up
+    interrupted.wait()
+    assert latest_checkpoint(tmp_path / "killed") is not None
+    resumed = run_cli(tiny_args(tmp_path / "killed", *common, "--resume_from_checkpoint", "latest"))
+    log = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, log[-3000:]
+    assert "resumed from" in log
+    a = load_file(tmp_path / "straight" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "last" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_latest_checkpoint_ignores_a_half_written_one(tmp_path):
+    (tmp_path / "checkpoints" / "step_4").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "step_4" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoints" / ".step_6.tmp").mkdir()  # a save killed before its rename
+    (tmp_path / "checkpoints" / "step_8").mkdir()  # no state file: not complete
+    assert latest_checkpoint(tmp_path).name == "step_4"
+
+
+def test_two_processes_train_one_model_and_evaluate_every_image_once(tmp_path):
+    """accelerate launch --multi_gpu on the CPU (gloo): identical weights on both ranks, and
+    the 49 validation images (odd: the sampler pads one rank) counted once each."""
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "swin_hub.train"]
+    args = tiny_args(tmp_path / "ddp", "--num_train_epochs", "1", "--max_eval_samples", "49",
+                     "--per_device_eval_batch_size", "8")
+    proc = run_cli(args, launcher=launcher)
+    log = proc.communicate(timeout=900)[0]
+    assert proc.returncode == 0, log[-4000:]
+    results = json.loads((tmp_path / "ddp" / "all_results.json").read_text())
+    assert results["num_processes"] == 2
+    assert results["eval_samples"] == 49
+    assert sum(sum(row) for row in results["eval_confusion_matrix"]) == 49
+    first, second = results["process_weight_checksums"]
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--optimizer", "sgd", "--lr_scheduler_type", "step", "--lr_step_epochs", "1"),
+        ("--optimizer", "radam", "--layer_decay", "0.75", "--num_warmup_steps", "2"),
+        ("--mixup", "0.8", "--cutmix", "1.0", "--label_smoothing", "0.1"),
+        ("--ema_decay", "0.9", "--swa_start_epoch", "0", "--early_stopping_patience", "1"),
+        ("--gradient_accumulation_steps", "2", "--gradient_checkpointing", "--auto_augment", "rand-m9-mstd0.5"),
+        ("--freeze_backbone",),
+    ],
+    ids=["sgd-step", "radam-layer-decay", "mixup-cutmix-smoothing", "ema-swa-early-stop", "accum-ckpt-randaug", "freeze"],
+)
+def test_training_options_run_and_save_a_loadable_model(tmp_path, extra):
+    results = train(parse_args(tiny_args(tmp_path / "out", "--num_train_epochs", "2", *extra)))
+    assert 0.0 <= results["eval_accuracy"] <= 1.0
+    timm.create_model(f"local-dir:{tmp_path / 'out'}", pretrained=True)
+
+
+def test_freeze_backbone_changes_only_the_head(tmp_path):
+    from accelerate.utils import set_seed
+
+    train(parse_args(tiny_args(tmp_path / "out", "--num_train_epochs", "1", "--freeze_backbone", "--seed", "3")))
+    trained = timm.create_model(f"local-dir:{tmp_path / 'out' / 'last'}", pretrained=True).state_dict()
+    set_seed(3)  # what train() does before building the model: the same initial weights
+    initial = timm.create_model("scratch_swin_t", num_classes=10, **TINY_SWIN).state_dict()
+    changed = sorted(k for k in initial if not torch.equal(initial[k], trained[k]))
+    assert changed == ["head.bias", "head.weight"]
+
+
+def test_vit_trains_too(tmp_path):
+    results = train(parse_args(tiny_args(tmp_path / "out", "--num_train_epochs", "1", model="scratch_vit_s", kwargs=TINY_VIT)))
+    assert results["epochs"] == 1
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "scratch_vit"
+
+
+def test_evaluate_command_reproduces_the_training_evaluation(trained, tmp_path):
+    from swin_hub.cli import main
+
+    out, results = trained
+    metrics_file = tmp_path / "eval.json"
+    main(["evaluate", str(out), "digits", "--max_eval_samples", "50", "--output", str(metrics_file)])
+    assert json.loads(metrics_file.read_text())["eval_accuracy"] == pytest.approx(results["eval_accuracy"])
