@@ -9,6 +9,7 @@ no images as a clear error.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,10 +88,10 @@ def to_rgb(image: Any) -> PIL.Image.Image:
         image = PIL.Image.fromarray(image)
     if image.mode in ("P", "PA", "LA"):
         image = image.convert("RGBA")  # palette / alpha: resolve transparency before dropping it
-    if image.mode in ("I", "I;16", "F"):
+    if image.mode.startswith(("I", "F")):  # 16/32-bit: map the type's range, not each image's own, to 0..255
         array = np.asarray(image, dtype=np.float64)
-        span = max(array.max() - array.min(), 1e-12)
-        image = PIL.Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+        scale = 255.0 if image.mode == "F" and array.max() <= 1.0 else (1 / 257 if array.max() > 255 or "16" in image.mode else 1.0)
+        image = PIL.Image.fromarray(np.clip(np.round(array * scale), 0, 255).astype(np.uint8))
     return image.convert("RGB")
 
 
@@ -156,36 +157,42 @@ def scan_folder(root: Path, class_names: list[str] | None = None) -> tuple[list[
         if not (root / name).is_dir():
             continue
         for path in sorted((root / name).rglob("*")):
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            hidden = any(part.startswith(".") for part in path.relative_to(root / name).parts)  # e.g. macOS ._x.jpg
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not hidden:
                 paths.append(path)
                 labels.append(index)
     return paths, labels, names
 
 
 def verify_images(paths: Sequence[Path], labels: list[int], skip: bool) -> tuple[list[Path], list[int]]:
-    """Open every file once; unreadable ones fail the run with their paths, or are skipped (counted)."""
-    bad = []
-    for path in paths:
+    """Decode every file once (PIL's verify() misses truncated JPEGs); unreadable ones fail the
+    run with their paths, or are skipped and counted."""
+    bad: dict[int, str] = {}
+    for i, path in enumerate(paths):
         try:
             with PIL.Image.open(path) as image:
-                image.verify()
+                image.load()
         except Exception as e:  # PIL raises many types for broken files
-            bad.append(f"{path} ({type(e).__name__})")
+            bad[i] = f"{path} ({type(e).__name__})"
     if bad and not skip:
-        shown = "\n  ".join(bad[:20])
+        shown = "\n  ".join(list(bad.values())[:20])
         raise DataError(f"{len(bad)} unreadable image file(s) (pass --skip_corrupt_images to skip them):\n  {shown}")
     if bad:
-        _logger.warning(f"skipped {len(bad)} unreadable image file(s), e.g. {bad[0]}")
-        keep = [i for i, p in enumerate(paths) if not any(b.startswith(f"{p} (") for b in bad)]
-        return [paths[i] for i in keep], [labels[i] for i in keep]
-    return list(paths), labels
+        _logger.warning(f"skipped {len(bad)} unreadable image file(s), e.g. {next(iter(bad.values()))}")
+    keep = [i for i in range(len(paths)) if i not in bad]
+    return [paths[i] for i in keep], [labels[i] for i in keep]
 
 
 def stratified_split(split: Split, share: float, seed: int) -> tuple[Split, Split]:
     """Train / validation with each class in both, in proportion (scikit-learn's stratify)."""
     counts = np.bincount(split.labels)
+    classes = int((counts > 0).sum())
+    n_val = math.ceil(share * len(split))
+    if n_val < classes or len(split) - n_val < classes:
+        raise DataError(f"{len(split)} images cannot be split {1 - share:.0%}/{share:.0%} with each of {classes} classes "
+                        "on both sides; add images, change --train_val_split, or pass --validation_dir")
     stratify = split.labels if counts[counts > 0].min() >= 2 else None
-    train, val = train_test_split(np.arange(len(split)), test_size=share, random_state=seed, stratify=stratify)
+    train, val = train_test_split(np.arange(len(split)), test_size=n_val, random_state=seed, stratify=stratify)
     return split.subset(sorted(train)), split.subset(sorted(val))
 
 
@@ -225,7 +232,13 @@ def hf_dataset(args) -> tuple[Split, Split | None, list[str], str]:
 
     def as_split(ds) -> Split:
         column = ds[label_col]
-        labels = list(column) if _is_classlabel(ds, label_col) else [index[str(v)] for v in column]
+        if _is_classlabel(ds, label_col):
+            labels = list(column)
+        else:
+            unknown = sorted({str(v) for v in column} - set(index))
+            if unknown:
+                raise DataError(f"dataset {name}: labels {unknown[:10]} are not among the training classes {names[:20]}")
+            labels = [index[str(v)] for v in column]
         boxes = _Column(ds, args.bbox_column_name) if args.bbox_column_name else None
         return Split(_Column(ds, image_col), labels, boxes)
 

@@ -60,7 +60,7 @@ def transforms(model: torch.nn.Module, args) -> tuple:
     size = model.cfg.img_size if isinstance(model.cfg.img_size, (tuple, list)) else (model.cfg.img_size,) * 2
     config = resolve_data_config({"input_size": (model.cfg.in_chans, *size)}, model=model)
     train = create_transform(**config, is_training=True, auto_augment=args.auto_augment,
-                             scale=(args.crop_scale_min, 1.0), hflip=args.hflip)
+                             scale=(args.crop_scale_min, 1.0), hflip=args.hflip, color_jitter=args.color_jitter)
     return train, create_transform(**config, is_training=False)
 
 
