@@ -143,13 +143,28 @@ def test_two_processes_train_one_model_and_evaluate_every_image_once(tmp_path):
         ("--ema_decay", "0.9", "--swa_start_epoch", "0", "--early_stopping_patience", "1"),
         ("--gradient_accumulation_steps", "2", "--gradient_checkpointing", "--auto_augment", "rand-m9-mstd0.5"),
         ("--freeze_backbone",),
+        ("--auto_augment", "trivial", "--with_tracking", "--lr_scheduler_type", "linear"),
     ],
-    ids=["sgd-step", "radam-layer-decay", "mixup-cutmix-smoothing", "ema-swa-early-stop", "accum-ckpt-randaug", "freeze"],
+    ids=["sgd-step", "radam-layer-decay", "mixup-cutmix-smoothing", "ema-swa-early-stop", "accum-ckpt-randaug", "freeze", "trivial-tracking"],
 )
 def test_training_options_run_and_save_a_loadable_model(tmp_path, extra):
     results = train(parse_args(tiny_args(tmp_path / "out", "--num_train_epochs", "2", *extra)))
     assert 0.0 <= results["eval_accuracy"] <= 1.0
     timm.create_model(f"local-dir:{tmp_path / 'out'}", pretrained=True)
+    if "--with_tracking" in extra:  # tensorboard event files through Accelerate's tracker
+        assert list((tmp_path / "out" / "runs").rglob("events.out.tfevents.*"))
+
+
+def test_weight_decay_skips_norms_biases_and_position_tables():
+    from timm.optim import create_optimizer_v2
+
+    model = timm.create_model("scratch_swin_t", num_classes=10, **{**TINY_SWIN, "ape": True})
+    optimizer = create_optimizer_v2(model, opt="adamw", lr=1e-3, weight_decay=0.05)  # what train() calls
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for g in optimizer.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert decayed and all(n.endswith("weight") and "norm" not in n for n in decayed)
+    assert not any("relative_position_bias_table" in n or "absolute_pos_embed" in n for n in decayed)
+    assert "layers.0.blocks.0.attn.qkv.weight" in decayed
 
 
 def test_freeze_backbone_changes_only_the_head(tmp_path):

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add("--crop_scale_min", type=float, default=0.08, help="RandomResizedCrop's smallest area share")
     p.add("--hflip", type=float, default=0.5, help="horizontal flip probability (0 for digits / text)")
     p.add("--color_jitter", type=float, default=0.4, help="timm's brightness/contrast/saturation jitter (0: off)")
-    p.add("--auto_augment", default=None, help="timm policy, e.g. 'rand-m9-mstd0.5' (RandAugment) or 'trivial'")
+    p.add("--auto_augment", default=None, help="'rand-m9-mstd0.5' (timm RandAugment), 'augmix-m5-w4-d2', 'original', or 'trivial' (TrivialAugmentWide)")
     p.add("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
     p.add("--cutmix", type=float, default=0.0, help="cutmix alpha (0: off)")
     p.add("--label_smoothing", type=float, default=0.0)

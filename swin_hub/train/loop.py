@@ -59,8 +59,15 @@ def transforms(model: torch.nn.Module, args) -> tuple:
     built for (timm's resolver alone reports the pretrained size)."""
     size = model.cfg.img_size if isinstance(model.cfg.img_size, (tuple, list)) else (model.cfg.img_size,) * 2
     config = resolve_data_config({"input_size": (model.cfg.in_chans, *size)}, model=model)
-    train = create_transform(**config, is_training=True, auto_augment=args.auto_augment,
+    trivial = args.auto_augment == "trivial"  # TrivialAugment is torchvision's; timm has the other policies
+    train = create_transform(**config, is_training=True, auto_augment=None if trivial else args.auto_augment,
                              scale=(args.crop_scale_min, 1.0), hflip=args.hflip, color_jitter=args.color_jitter)
+    if trivial:
+        from torchvision import transforms as T
+
+        steps = list(train.transforms)
+        at = next(i for i, t in enumerate(steps) if "ToTensor" in type(t).__name__)
+        train = T.Compose(steps[:at] + [T.TrivialAugmentWide(interpolation=T.InterpolationMode.BICUBIC)] + steps[at:])
     return train, create_transform(**config, is_training=False)
 
 
