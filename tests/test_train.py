@@ -191,3 +191,20 @@ def test_evaluate_command_reproduces_the_training_evaluation(trained, tmp_path):
     metrics_file = tmp_path / "eval.json"
     main(["evaluate", str(out), "digits", "--max_eval_samples", "50", "--output", str(metrics_file)])
     assert json.loads(metrics_file.read_text())["eval_accuracy"] == pytest.approx(results["eval_accuracy"])
+
+
+def test_model_card_parses_back_with_the_run_metrics(trained):
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    out, results = trained
+    card = ModelCard.load(out / "README.md")
+    assert card.data.pipeline_tag == "image-classification" and {"timm", "transformers"} <= set(card.data.tags)
+    _, evals = model_index_to_eval_results(card.data.to_dict()["model-index"])
+    by_name = {e.metric_name: e.metric_value for e in evals}
+    assert by_name["accuracy"] == pytest.approx(results["eval_accuracy"])
+    assert by_name["F1 (macro)"] == pytest.approx(results["eval_f1_macro"])
+    assert all(e.dataset_split == "validation" for e in evals)
+    for plot in ("training_curves.png", "confusion_matrix.png"):
+        assert f"]({plot})" in card.text
+    assert card.text.count("\n| ") >= 10  # per-class rows for the 10 digits

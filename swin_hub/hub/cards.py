@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
 
@@ -73,5 +73,79 @@ def converted_card(report: dict, repo_id: str | None, params: int) -> ModelCard:
         tolerance=parity.get("tolerance"),
         parity_note=parity.get("note", ""),
         resized=report.get("resized", False),
+        citation=CITATIONS[family],
+    )
+
+
+SUMMARY_METRICS = (  # (results key, model-index metric type, shown name)
+    ("eval_accuracy", "accuracy", "accuracy"),
+    ("eval_top5_accuracy", "top_k_accuracy", "top-5 accuracy"),
+    ("eval_f1_macro", "f1", "F1 (macro)"),
+    ("eval_precision_macro", "precision", "precision (macro)"),
+    ("eval_recall_macro", "recall", "recall (macro)"),
+    ("eval_f1_weighted", "f1", "F1 (weighted)"),
+    ("eval_roc_auc", "roc_auc", "ROC-AUC (one vs rest, macro)"),
+)
+HYPERPARAMETERS = ("optimizer", "learning_rate", "weight_decay", "layer_decay", "lr_scheduler_type", "num_warmup_steps",
+                   "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "max_grad_norm",
+                   "mixed_precision", "mixup", "cutmix", "label_smoothing", "auto_augment", "ema_decay",
+                   "swa_start_epoch", "freeze_backbone", "seed")
+
+
+def finetuned_card(results: dict, args: dict, config: dict, repo_id: str | None, params: int, plots: list[str]) -> ModelCard:
+    """The card of a fine-tuned model: metrics (also as model-index), per-class table, plots,
+    hyper-parameters, usage, limitations, citation."""
+    family = "swin" if config["model_type"] == "scratch_swin" else "vit"
+    names = config.get("label_names") or []
+    dataset = str(results.get("dataset", "images"))
+    dataset_id = "digits" if dataset.startswith("digits") else dataset.split(":", 1)[-1]
+    name = (repo_id or Path(str(args.get("output_dir", "model"))).name).split("/")[-1]
+    eval_results = [
+        EvalResult(task_type="image-classification", dataset_type=dataset_id, dataset_name=dataset_id,
+                   dataset_split="validation", metric_type=metric, metric_name=shown, metric_value=float(results[key]))
+        for key, metric, shown in SUMMARY_METRICS if results.get(key) is not None
+    ]
+    base = str(args.get("model_name_or_path"))
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="image-classification",
+        tags=["image-classification", "timm", "transformers", "swin-hub", family],
+        license="apache-2.0",
+        base_model=base if base.count("/") == 1 else None,
+        datasets=[dataset_id] if dataset_id.count("/") == 1 else None,
+        metrics=sorted({metric for _, metric, _ in SUMMARY_METRICS}),
+        model_name=name,
+        eval_results=eval_results,
+    )
+    per_class = [
+        {"name": cls, **{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()}}
+        for cls, row in (results.get("eval_per_class") or {}).items()
+    ]
+    size = config["img_size"] if isinstance(config["img_size"], list) else [config["img_size"]] * 2
+    return ModelCard.from_template(
+        data,
+        template_path=str(template("finetuned.md")),
+        model_name=name,
+        repo_id=repo_id or "ORG/NAME",
+        family_name="Swin Transformer" if family == "swin" else "Vision Transformer",
+        dataset=dataset,
+        num_classes=len(names),
+        class_list=", ".join(names[:20]) + (", ..." if len(names) > 20 else ""),
+        eval_samples=results.get("eval_samples"),
+        summary=[(shown, f"{results[key]:.4f}") for key, _, shown in SUMMARY_METRICS if results.get(key) is not None],
+        per_class=per_class,
+        plots=plots,
+        hyperparameters=[(k, args[k]) for k in HYPERPARAMETERS if args.get(k) not in (None, False, "", 0.0)],
+        architecture=config.get("architecture"),
+        model_args=config.get("model_args"),
+        params=f"{params / 1e6:.2f}M",
+        input_size=f"{size[0]}x{size[1]}",
+        base_model=base,
+        pretrained=bool(args.get("pretrained")),
+        epochs=results.get("epochs"),
+        steps=results.get("train_steps"),
+        runtime=f"{results.get('train_runtime_seconds', 0) / 60:.1f} min",
+        num_processes=results.get("num_processes", 1),
+        best_epoch=results.get("best_epoch"),
         citation=CITATIONS[family],
     )

@@ -329,9 +329,14 @@ def finish(args, accelerator, model, ema, swa, eval_loader, data: ImageData, sta
         write_json(output_dir / "all_results.json", results)
         write_json(output_dir / "history.json", state["history"])
         write_json(output_dir / "training_args.json", {k: v for k, v in vars(args).items()})
+        from ..hub.cards import finetuned_card
         from .plots import save_plots
 
-        save_plots(output_dir, state["history"], metrics, raw, names)
+        plots = save_plots(output_dir, state["history"], metrics, raw, names)
+        config = json.loads((output_dir / "config.json").read_text())
+        card = finetuned_card(results, vars(args), config, args.hub_model_id, sum(p.numel() for p in best.parameters()),
+                              [p.name for p in plots])
+        write_text(output_dir / "README.md", str(card))
         if args.push_to_hub:
             push(args, output_dir)
     if args.with_tracking:
@@ -358,8 +363,13 @@ def push(args, output_dir: Path) -> None:
 
 
 def write_json(path: Path, value) -> None:
+    write_text(path, json.dumps(value, indent=2, default=str) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Temp file + rename: a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
