@@ -88,9 +88,11 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from .demo import run_demo, run_finetune
 
     run_demo(args.fixtures)
+    if args.epochs > 0:
+        run_finetune(args.output_dir, args.epochs)
 
 
 def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +105,19 @@ def run_convert(args: argparse.Namespace) -> int:
     from .convert.command import run
 
     return run(args)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub.push import PushError, push_folder
+
+    try:
+        url = push_folder(args.folder, args.repo_id, token=args.token, private=args.private, revision=args.revision,
+                          commit_message=args.commit_message)
+    except PushError as e:
+        print(f"swin-hub push: {e}; {args.folder} is unchanged", file=sys.stderr)
+        return 2
+    print(f"pushed {args.folder} to {url}")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -128,8 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("model")
     p.add_argument("--img-size", "--img_size", type=int, default=None, help="input size (default: the model's)")
     p.set_defaults(func=cmd_info)
-    p = sub.add_parser("demo", help="offline showcase: build the models, load the official fixtures, predict")
+    p = sub.add_parser("demo", help="the main job, offline: official parity check, then fine-tune on the bundled digits")
     p.add_argument("--fixtures", default=None, help="folder with the official oracle fixtures (default: bundled)")
+    p.add_argument("--output-dir", "--output_dir", default="swin-hub-demo", help="where the fine-tuned model goes")
+    p.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs on digits (0: parity check only)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("convert", help="official / timm / transformers checkpoint -> verified swin-hub repo folder")
     add_convert_arguments(p)
@@ -139,6 +156,14 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=None, passthrough="train")
     p = sub.add_parser("evaluate", help="metrics of a model on a dataset (swin-hub evaluate MODEL DATA)", add_help=False)
     p.set_defaults(func=None, passthrough="evaluate")
+    p = sub.add_parser("push", help="upload a swin-hub repo folder to the Hub as one commit")
+    p.add_argument("folder")
+    p.add_argument("repo_id", help="ORG/NAME")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--revision", default=None, help="branch to commit to (created if missing)")
+    p.add_argument("--commit-message", "--commit_message", default="Upload with swin-hub")
+    p.add_argument("--token", default=None, help="default: HF_TOKEN or the `hf auth login` token")
+    p.set_defaults(func=cmd_push)
     p = sub.add_parser("export", help="swin-hub repo -> transformers-native Swin/ViT folder (model_type swin / vit)")
     p.add_argument("src", help="swin-hub repo folder or Hub id")
     p.add_argument("out")

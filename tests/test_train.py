@@ -208,3 +208,13 @@ def test_model_card_parses_back_with_the_run_metrics(trained):
     for plot in ("training_curves.png", "confusion_matrix.png"):
         assert f"]({plot})" in card.text
     assert card.text.count("\n| ") >= 10  # per-class rows for the 10 digits
+
+
+def test_demo_runs_the_main_job_offline(tmp_path, capsys):
+    from swin_hub.cli import main
+
+    main(["demo", "--epochs", "1", "--output-dir", str(tmp_path / "demo")])
+    printed = capsys.readouterr().out
+    assert "reproduce the official implementations' logits" in printed and "validation accuracy" in printed
+    for name in ("model.safetensors", "README.md", "all_results.json", "confusion_matrix.png"):
+        assert (tmp_path / "demo" / name).is_file(), name

@@ -1,28 +1,81 @@
-"""Upload a repo folder to the Hub in one commit with huggingface_hub (never a half commit)."""
+"""Upload a repo folder to the Hub in one commit with huggingface_hub's HfApi.
+
+A commit is all-or-nothing on the Hub, so a transient failure (5xx, 429, a dropped
+connection) is retried by repeating the whole upload; a wrong token or a missing permission
+is one clear line. The local folder is only ever read.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
+
+_logger = logging.getLogger(__name__)
+# training outputs that are not part of the model repo
+IGNORE = ["checkpoints/**", "last/**", "runs/**", ".*", "**/.*", "*.tmp"]
 
 
 class PushError(RuntimeError):
     """The upload failed; the local folder is untouched."""
 
 
-def push_folder(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
-                revision: str | None = None, commit_message: str = "Upload with swin-hub") -> str:
-    """Create `repo_id` (exist_ok) and upload `folder` as one commit; returns the commit URL."""
-    api = HfApi(token=token)
+def _status(error: Exception) -> int | None:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _transient(error: Exception) -> bool:
+    if isinstance(error, HfHubHTTPError):
+        status = _status(error)
+        return status is None or status == 429 or status >= 500
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=commit_message)
-    except HfHubHTTPError as e:
-        status = getattr(e.response, "status_code", None)
-        reason = {401: "invalid or missing token (HF_TOKEN, `hf auth login`, --token)", 403: "no write permission"}.get(status, str(e).splitlines()[0])
-        raise PushError(f"push to {repo_id} failed: {reason}") from e
-    return str(info)
+        import httpx
+
+        if isinstance(error, httpx.TransportError):
+            return True
+    except ImportError:  # older huggingface_hub versions use requests
+        pass
+    return isinstance(error, (ConnectionError, TimeoutError))
+
+
+def check_repo_folder(folder: Path) -> None:
+    """A folder worth pushing: our config.json and the weights."""
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise PushError(f"{folder}: not a swin-hub repo folder (needs config.json and model.safetensors)")
+
+
+def push_folder(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
+                revision: str | None = None, commit_message: str = "Upload with swin-hub",
+                retries: int = 3, backoff: float = 2.0) -> str:
+    """Create `repo_id` (exist_ok) and upload `folder` as one commit; returns the commit URL.
+
+    The token comes from `token`, else huggingface_hub's usual places (HF_TOKEN, `hf auth login`).
+    """
+    folder = Path(folder)
+    check_repo_folder(folder)
+    api = HfApi(token=token)
+    for attempt in range(1, retries + 1):
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, revision=revision,
+                                     commit_message=commit_message, ignore_patterns=IGNORE)
+            return str(info)
+        except Exception as e:  # classified below: retried, explained, or passed on
+            if _transient(e) and attempt < retries:
+                wait = backoff * 2 ** (attempt - 1)
+                _logger.warning(f"push to {repo_id}: {type(e).__name__} ({_status(e) or 'no response'}); retry {attempt}/{retries - 1} in {wait:.0f}s")
+                time.sleep(wait)
+                continue
+            status = _status(e)
+            reason = {401: "invalid or missing token (set HF_TOKEN, run `hf auth login`, or pass --token)",
+                      403: f"the token may not write to {repo_id.split('/')[0]}"}.get(status)
+            if reason is None:
+                reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no message'}"
+            raise PushError(f"push to {repo_id} failed: {reason}") from e
+    raise AssertionError("unreachable")

@@ -36,7 +36,6 @@ from .data import ImageData, ImageDataset, load_data
 
 _logger = logging.getLogger("swin_hub.train")
 STATE_FILE = "trainer_state.json"
-MODEL_FILES_EXCLUDE = {"checkpoints", "last", "runs"}
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -346,20 +345,16 @@ def finish(args, accelerator, model, ema, swa, eval_loader, data: ImageData, sta
 
 
 def push(args, output_dir: Path) -> None:
-    """The best model's folder (no checkpoints / last / logs) as one Hub commit."""
+    """The best model's folder (not checkpoints / last / logs) as one Hub commit; a failure
+    is logged and leaves the local result as it is."""
     from ..hub.push import PushError, push_folder
 
-    staging = output_dir.parent / f".{output_dir.name}.push"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(output_dir, staging, ignore=lambda d, files: [f for f in files if Path(d) == output_dir and f in MODEL_FILES_EXCLUDE])
     try:
-        url = push_folder(staging, args.hub_model_id, token=args.hub_token, private=args.hub_private_repo,
+        url = push_folder(output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private_repo,
                           commit_message="Fine-tuned with swin-hub")
         _logger.info(f"pushed to {url}")
     except PushError as e:
         _logger.error(f"{e}; the trained model in {output_dir} is intact")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: Path, value) -> None:
