@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError
 
 _logger = logging.getLogger(__name__)
 # training outputs that are not part of the model repo
@@ -23,23 +22,41 @@ class PushError(RuntimeError):
     """The upload failed; the local folder is untouched."""
 
 
+def _chain(error: BaseException):
+    """The error and what caused it (huggingface_hub wraps a failed LFS upload in a RuntimeError)."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def _status(error: Exception) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
+    for e in _chain(error):
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status is not None:
+            return status
+    return None
+
+
+def _transport_errors() -> tuple[type, ...]:
+    """Connection-level errors of whichever HTTP library this huggingface_hub uses."""
+    found = [ConnectionError, TimeoutError]
+    for module in ("httpx2", "httpx", "requests"):
+        try:
+            lib = __import__(module)
+        except ImportError:
+            continue
+        for name in ("TransportError", "RequestException"):
+            if isinstance(getattr(lib, name, None), type):
+                found.append(getattr(lib, name))
+    return tuple(found)
 
 
 def _transient(error: Exception) -> bool:
-    if isinstance(error, HfHubHTTPError):
-        status = _status(error)
-        return status is None or status == 429 or status >= 500
-    try:
-        import httpx
-
-        if isinstance(error, httpx.TransportError):
-            return True
-    except ImportError:  # older huggingface_hub versions use requests
-        pass
-    return isinstance(error, (ConnectionError, TimeoutError))
+    """5xx, 429 and dropped connections are worth another try; 4xx are not."""
+    status = _status(error)
+    if status is not None:
+        return status == 429 or status >= 500
+    return any(isinstance(e, _transport_errors()) for e in _chain(error))
 
 
 def check_repo_folder(folder: Path) -> None:
