@@ -6,7 +6,7 @@ Written against huggingface_hub 2.4 (LFS upload protocol, no Xet). The server li
 
 Quick start
 -----------
-    from hub_server import hub_server  # noqa: F401  (pytest fixture: a fresh server per test)
+    # tests/conftest.py registers the fixtures (pytest_plugins = ["hub_server"])
 
     def test_push(hub_server, tmp_path):
         proc = hub_server.run_client('''

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from hub_server import hub_server  # noqa: F401  (pytest fixture)
 from swin_hub.train import train
 from swin_hub.train.args import parse_args
 

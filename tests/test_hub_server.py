@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from hub_server import hub_server, start_hub_server  # noqa: F401  (hub_server is a fixture)
+from hub_server import start_hub_server
 
 PRELUDE = """
 import hashlib, json, time
