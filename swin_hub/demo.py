@@ -75,9 +75,40 @@ def run_finetune(output_dir: str, epochs: int) -> dict:
         "--crop_scale_min", "0.85", "--color_jitter", "0", "--checkpointing_steps", "epoch", "--seed", "0",
     ])
     results = train(args)
-    print(f"\nvalidation accuracy {results['eval_accuracy']:.4f}, macro F1 {results['eval_f1_macro']:.4f}, "
-          f"ROC-AUC {results['eval_roc_auc']:.4f} ({results['eval_samples']} images, best epoch {results['best_epoch']})")
-    print(f"model folder: {output_dir} (README.md model card, all_results.json, *.png plots, last/, checkpoints/)")
+    predictions = predict_back(output_dir, args)
+    print("\n=== report ===")
+    print(f"validation ({results['eval_samples']} images, best epoch {results['best_epoch']}): "
+          f"accuracy {results['eval_accuracy']:.4f}, macro F1 {results['eval_f1_macro']:.4f}, "
+          f"top-5 {results['eval_top5_accuracy']:.4f}, ROC-AUC {results['eval_roc_auc']:.4f}")
+    print("loaded back from the folder and predicted (true -> timm / transformers pipeline):")
+    for true, by_timm, by_pipeline in predictions:
+        print(f"  digit {true} -> {by_timm} / {by_pipeline}")
+    print(f"published folder: {output_dir}  (push it with `swin-hub push {output_dir} ORG/NAME`)")
+    print("  README.md model card, all_results.json, history.json, training_curves.png, confusion_matrix.png,")
+    print("  roc_curves.png, last/ (last epoch), checkpoints/ (resume with --resume_from_checkpoint latest)")
     print(f"  timm:         timm.create_model('local-dir:{output_dir}', pretrained=True)")
     print(f"  transformers: pipeline('image-classification', model='{output_dir}')  # after import swin_hub")
     return results
+
+
+def predict_back(output_dir: str, args) -> list[tuple[str, str, str]]:
+    """Load the written folder through timm and through a transformers pipeline and classify a
+    few validation digits with both, as a user of either library would."""
+    import timm
+    from transformers import pipeline
+
+    from .train.data import load_data, to_rgb
+    from .train.loop import transforms
+
+    data = load_data(args)
+    model = timm.create_model(f"local-dir:{output_dir}", pretrained=True).eval()
+    transform = transforms(model, args)[1]  # timm's eval transform at the model's size
+    labels = model.pretrained_cfg["label_names"]
+    classify = pipeline("image-classification", model=output_dir)
+    rows = []
+    for i in range(6):
+        image = to_rgb(data.validation.images[i])
+        with torch.no_grad():
+            by_timm = labels[model(transform(image)[None]).argmax(-1).item()]
+        rows.append((data.class_names[data.validation.labels[i]], by_timm, classify(image)[0]["label"]))
+    return rows

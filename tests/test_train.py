@@ -215,6 +215,7 @@ def test_demo_runs_the_main_job_offline(tmp_path, capsys):
 
     main(["demo", "--epochs", "1", "--output-dir", str(tmp_path / "demo")])
     printed = capsys.readouterr().out
-    assert "reproduce the official implementations' logits" in printed and "validation accuracy" in printed
+    assert "reproduce the official implementations' logits" in printed and "=== report ===" in printed
+    assert printed.count("digit ") >= 6  # predictions of the reloaded model
     for name in ("model.safetensors", "README.md", "all_results.json", "confusion_matrix.png"):
         assert (tmp_path / "demo" / name).is_file(), name
