@@ -99,12 +99,20 @@ def test_card_on_the_hub_parses_and_its_timm_snippet_runs(hub_server, trained, t
     assert swin_hub_cli(hub_server, ["push", str(trained), "tester/digits-swin"], cwd=tmp_path).returncode == 0
     card = hub_server.files("tester/digits-swin")["README.md"].decode()
     snippets = re.findall(r"```python\n(.*?)```", card, re.S)
-    timm_snippet = next(s for s in snippets if "timm.create_model" in s).replace("ORG/NAME", "tester/digits-swin")
+    assert "ORG/NAME" in (trained / "README.md").read_text() and "ORG/NAME" not in card  # the push names the repo
+    timm_snippet = next(s for s in snippets if "timm.create_model" in s)
     proc = hub_server.run_client(
         "import swin_hub\n" + timm_snippet + "\nprint('OK', type(model).__name__, transform.transforms[-1])",
         cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK" in proc.stdout
+    pipeline_snippet = next(s for s in snippets if "pipeline(" in s)
+    proc = hub_server.run_client(  # as written: trust_remote_code, no swin_hub needed
+        "import sys; sys.modules['swin_hub'] = None\n" + pipeline_snippet
+        + "\nimport numpy as np, PIL.Image\nprint('LABEL', classify(PIL.Image.fromarray(np.zeros((8, 8), np.uint8)))[0]['label'])",
+        cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LABEL" in proc.stdout
     proc = hub_server.run_client("""
         from huggingface_hub import ModelCard
         from huggingface_hub.repocard_data import model_index_to_eval_results

@@ -31,6 +31,11 @@ SOURCES = {
 }
 
 
+def _is_hub_id(text: str) -> bool:
+    """org/name, not a local path."""
+    return text.count("/") == 1 and not Path(text).exists() and not text.startswith((".", "/"))
+
+
 def template(name: str) -> Path:
     path = TEMPLATES / name
     if not path.is_file():
@@ -50,6 +55,7 @@ def converted_card(report: dict, repo_id: str | None, params: int) -> ModelCard:
         pipeline_tag="image-classification",
         tags=["image-classification", "timm", "transformers", "swin-hub", family],
         license=license_,
+        base_model=report["source"] if _is_hub_id(report["source"]) else None,
     )
     diff = parity.get("max_abs_diff")
     return ModelCard.from_template(
@@ -111,7 +117,7 @@ def finetuned_card(results: dict, args: dict, config: dict, repo_id: str | None,
         pipeline_tag="image-classification",
         tags=["image-classification", "timm", "transformers", "swin-hub", family],
         license="apache-2.0",
-        base_model=base if base.count("/") == 1 else None,
+        base_model=base if _is_hub_id(base) else None,
         datasets=[dataset_id] if dataset_id.count("/") == 1 else None,
         metrics=sorted({metric for _, metric, _ in SUMMARY_METRICS}),
         model_name=name,

@@ -11,7 +11,8 @@ import logging
 import time
 from pathlib import Path
 
-from huggingface_hub import HfApi
+from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub.utils import filter_repo_objects
 
 _logger = logging.getLogger(__name__)
 # training outputs that are not part of the model repo
@@ -59,6 +60,23 @@ def _transient(error: Exception) -> bool:
     return any(isinstance(e, _transport_errors()) for e in _chain(error))
 
 
+PLACEHOLDER = "ORG/NAME"  # what cards rendered before the repo id was known say in their snippets
+
+
+def _operations(folder: Path, repo_id: str) -> list[CommitOperationAdd]:
+    """Every file of the folder (less training state) for one commit; the model card's usage
+    snippets get the real repo id."""
+    files = [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*")) if p.is_file()]
+    operations = []
+    for rel in filter_repo_objects(files, ignore_patterns=IGNORE):
+        if rel == "README.md":
+            card = (folder / rel).read_text().replace(PLACEHOLDER, repo_id)
+            operations.append(CommitOperationAdd(rel, card.encode()))
+        else:
+            operations.append(CommitOperationAdd(rel, str(folder / rel)))
+    return operations
+
+
 def check_repo_folder(folder: Path) -> None:
     """A folder worth pushing: our config.json and the weights."""
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
@@ -80,9 +98,9 @@ def push_folder(folder: str | Path, repo_id: str, *, token: str | None = None, p
             api.create_repo(repo_id, private=private, exist_ok=True)
             if revision:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
-            info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, revision=revision,
-                                     commit_message=commit_message, ignore_patterns=IGNORE)
-            return str(info)
+            info = api.create_commit(repo_id, operations=_operations(folder, repo_id), revision=revision,
+                                     commit_message=commit_message)
+            return str(info.commit_url)
         except Exception as e:  # classified below: retried, explained, or passed on
             if _transient(e) and attempt < retries:
                 wait = backoff * 2 ** (attempt - 1)
