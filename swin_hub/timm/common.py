@@ -98,3 +98,12 @@ def create(builder: Callable, variant: str, pretrained: bool, arch: dict, filter
         cfg = kwargs.get("pretrained_cfg") or {}
         where = cfg.get("file") or cfg.get("hf_hub_id") or variant if isinstance(cfg, dict) else variant
         raise ValueError(f"{where}: unreadable safetensors weights (truncated or corrupt: {e})") from e
+
+
+def source_free_cfg(make_cfg: Callable[[int], dict], cfg) -> dict:
+    """A family's pretrained_cfg at `cfg`'s input size, without the fields that name a source
+    (converted weights are their own source)."""
+    height, width = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
+    drop = ("url", "hf_hub_id", "custom_load", "num_classes", "pool_size")
+    base = make_cfg(max(height, width))
+    return {**{k: v for k, v in base.items() if k not in drop}, "input_size": (cfg.in_chans, height, width)}

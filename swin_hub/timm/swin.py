@@ -11,7 +11,7 @@ from timm.models import generate_default_cfgs, register_model
 
 from ..convert.swin import checkpoint_filter_fn
 from ..models.swin import SwinConfig, SwinTransformer
-from .common import create, load_converted
+from .common import create, load_converted, source_free_cfg
 
 RELEASES = "https://github.com/SwinTransformer/storage/releases/download"
 
@@ -86,12 +86,11 @@ default_cfgs = generate_default_cfgs({
 
 
 
+
 def data_defaults(cfg) -> dict:
     """pretrained_cfg fields (preprocessing, license, paper) for converted official weights at cfg's size."""
-    height, width = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
-    base = _cfg("v1.0.0/x.pth", size=max(height, width))
-    drop = ("url", "hf_hub_id", "custom_load", "num_classes", "pool_size")
-    return {**{k: v for k, v in base.items() if k not in drop}, "input_size": (cfg.in_chans, height, width)}
+    return source_free_cfg(lambda size: _cfg("v1.0.0/x.pth", size=size), cfg)
+
 
 class TimmSwinTransformer(SwinTransformer):
     """The same model plus timm's `custom_load` hook, which converts official files on load."""

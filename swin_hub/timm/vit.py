@@ -11,7 +11,7 @@ from timm.models import generate_default_cfgs, register_model
 
 from ..convert.vit import checkpoint_filter_fn, npz_to_swin_hub
 from ..models.vit import ViTConfig, VisionTransformer
-from .common import create, load_converted
+from .common import create, load_converted, source_free_cfg
 
 AUGREG = "https://storage.googleapis.com/vit_models/augreg"
 ORIG = "https://storage.googleapis.com/vit_models/imagenet21k+imagenet2012"
@@ -90,12 +90,11 @@ def _to_swin_hub(raw: dict, model: VisionTransformer) -> dict:
 
 
 
+
 def data_defaults(cfg) -> dict:
     """pretrained_cfg fields (preprocessing, license, paper) for converted official weights at cfg's size."""
-    height, width = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
-    base = _cfg("x.npz", size=max(height, width))
-    drop = ("url", "hf_hub_id", "custom_load", "num_classes", "pool_size")
-    return {**{k: v for k, v in base.items() if k not in drop}, "input_size": (cfg.in_chans, height, width)}
+    return source_free_cfg(lambda size: _cfg("x.npz", size=size), cfg)
+
 
 class TimmVisionTransformer(VisionTransformer):
     """The same model plus timm's `custom_load` hook, which converts Google's npz on load."""
