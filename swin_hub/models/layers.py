@@ -72,7 +72,40 @@ class Mlp(nn.Module):
         self.drop2 = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
+        h = self.fc1(x)  # (..., hidden)
+        # without autograd (and no hook holding fc1's output) the activation can overwrite it
+        in_place = not torch.is_grad_enabled() and not self.fc1._forward_hooks
+        h = activate_(self.act, h) if in_place else self.act(h)
+        return self.drop2(self.fc2(self.drop1(h)))
+
+
+def activate_(act: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """The activation of `act`, in place on h (callers make sure autograd does not need h)."""
+    if isinstance(act, nn.GELU):
+        return torch.ops.aten.gelu_(h, approximate=act.approximate)
+    if isinstance(act, nn.ReLU):
+        return F.relu_(h)
+    if isinstance(act, nn.SiLU):
+        return F.silu(h, inplace=True)
+    return act(h)
+
+
+# Eager inference runs big batches in chunks of about this many tokens. Each image is
+# independent, and small working buffers stay in cache and in malloc's free lists: buffers
+# over 32 MiB are mmapped by glibc and page-faulted in on every call (BENCHMARKS.md).
+INFER_CHUNK_TOKENS = 4096
+
+
+def inference_chunk(module: nn.Module, batch: int, tokens_per_image: int) -> int:
+    """Images per chunk for eager inference, or 0 to run the batch whole.
+
+    Only without autograd (eval + no_grad/inference_mode) and outside torch.compile, which
+    plans its own buffers and only slows down on unrolled chunks.
+    """
+    if module.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return 0
+    per_chunk = max(1, INFER_CHUNK_TOKENS // max(tokens_per_image, 1))
+    return per_chunk if per_chunk < batch else 0
 
 
 class DropPath(nn.Module):

@@ -31,6 +31,7 @@ from .layers import (
     check_image_batch,
     checked_config,
     init_weights,
+    inference_chunk,
     linear_rates,
     take_indices,
     use_sdpa,
@@ -223,18 +224,43 @@ class WindowAttention(nn.Module):
         self._cache: dict = {}
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
-    def _static_parts(self, Hp, Wp, wh, ww, sh, sw, device):
-        """Bias-table index (N*N,) and shift mask (nW, 1, N, N) or None: weight-free, cacheable."""
-        key = ("static", Hp, Wp, wh, ww, sh, sw, device)
-        if torch.compiler.is_compiling() or key not in self._cache:
-            # outside inference_mode: tensors made under it could never feed autograd later
+    def _cached(self, key: tuple, make):
+        """Weight-free tensors that depend only on the map size: made once per size.
+
+        Made outside inference_mode: tensors made under it could never feed autograd later.
+        Under torch.compile they are traced instead (a dict cache would break the graph).
+        """
+        if torch.compiler.is_compiling():
             with torch.inference_mode(False):
-                index = relative_position_index(wh, ww, self.table_window, device).view(-1)
-                smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None] if (sh or sw) else None
-            if torch.compiler.is_compiling():  # traced once per shape; a dict cache would break the graph
-                return index, smask
-            self._cache[key] = (index, smask)
+                return make()
+        if key not in self._cache:
+            with torch.inference_mode(False):
+                self._cache[key] = make()
         return self._cache[key]
+
+    def _static_parts(self, Hp, Wp, wh, ww, sh, sw, device):
+        """Bias-table index (N*N,) and shift mask (nW, 1, N, N) or None."""
+        def make():
+            index = relative_position_index(wh, ww, self.table_window, device).view(-1)
+            smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None] if (sh or sw) else None
+            return index, smask
+
+        return self._cached(("static", Hp, Wp, wh, ww, sh, sw, device), make)
+
+    def shift_gathers(self, Hp, Wp, H, W, wh, ww, sh, sw, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token indices that turn a padded (Hp, Wp) map into shifted windows and back.
+
+        gather_in (nW*N,): map position of each window token, after rolling by (-sh, -sw).
+        gather_out (H*W,): window-token position of each unpadded map position (inverse, cropped).
+        """
+        def make():
+            pos = torch.arange(Hp * Wp, device=device).view(1, Hp, Wp, 1)
+            pos = torch.roll(pos, shifts=(-sh, -sw), dims=(1, 2))
+            gather_in = window_partition(pos, wh, ww).flatten()  # (nW*N,)
+            gather_out = torch.argsort(gather_in).view(Hp, Wp)[:H, :W].flatten()  # (H*W,)
+            return gather_in, gather_out
+
+        return self._cached(("gathers", Hp, Wp, H, W, wh, ww, sh, sw, device), make)
 
     def _build_mask(self, Hp, Wp, wh, ww, sh, sw, device, dtype) -> torch.Tensor:
         N = wh * ww
@@ -243,7 +269,7 @@ class WindowAttention(nn.Module):
         mask = bias.unsqueeze(0)  # (1, nH, N, N)
         if smask is not None:
             mask = mask + smask  # (nW, nH, N, N)
-        return mask.to(dtype)
+        return mask.to(dtype).contiguous()  # SDPA's CPU flash kernel needs a unit last stride
 
     def attn_mask(self, Hp, Wp, wh, ww, sh, sw, device, dtype) -> torch.Tensor:
         """(nW or 1, nH, N, N): relative position bias (+ shift mask)."""
@@ -254,7 +280,9 @@ class WindowAttention(nn.Module):
         version = (table._version, table.data_ptr())
         hit = self._cache.get(key)
         if hit is None or hit[0] != version:
-            with torch.inference_mode(False):
+            # inference_mode(False) turns grad mode back on: a mask that requires grad would
+            # send SDPA to its slow math path
+            with torch.inference_mode(False), torch.no_grad():
                 hit = (version, self._build_mask(Hp, Wp, wh, ww, sh, sw, device, dtype))
             self._cache[key] = hit
         return hit[1]
@@ -268,20 +296,32 @@ class WindowAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (B, nW, N, C) windows; mask: (nW or 1, nH, N, N)."""
         B, nW, N, C = x.shape
-        qkv = self.qkv(x).view(B, nW, N, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # 3 x (B, nW, nH, N, hd)
-        if mask.shape[0] == 1:  # same mask for every window: windows become batch
-            q, k, v = (t.reshape(B * nW, self.num_heads, N, self.head_dim) for t in (q, k, v))
-            bias = mask  # (1, nH, N, N)
-        else:  # per-window mask: fold windows into the head axis, broadcast over B
-            q, k, v = (t.reshape(B, nW * self.num_heads, N, self.head_dim) for t in (q, k, v))
-            bias = mask.reshape(1, nW * self.num_heads, N, N)
-        sdpa = use_sdpa(self.attn_impl)
+        nH, hd = self.num_heads, self.head_dim
+        qkv = self.qkv(x).view(B * nW, N, 3, nH, hd)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B*nW, nH, N, hd), strided views
+        # 'auto' skips SDPA on the CPU when the bias needs a gradient (training): its fused CPU
+        # kernel cannot take one, and its math fallback is slower than the eager path below.
+        sdpa = use_sdpa(self.attn_impl) and not (
+            self.attn_impl == "auto" and x.device.type == "cpu" and mask.requires_grad
+        )
         drop = self.attn_drop if self.training else 0.0
-        out, probs = attention(q, k, v, bias, self.scale, drop, sdpa, need_weights)
-        out = out.view(B, nW, self.num_heads, N, self.head_dim).transpose(2, 3).reshape(B, nW, N, C)
+        if mask.shape[0] == 1 or B == 1:  # the mask lines up with the windows as they are
+            out, probs = attention(q, k, v, mask, self.scale, drop, sdpa, need_weights)
+        elif not sdpa or need_weights or torch.compiler.is_compiling():
+            # eager (and under torch.compile, which fuses it): the per-window mask broadcasts in 5-D
+            q, k, v = (t.view(B, nW, nH, N, hd) for t in (q, k, v))
+            out, probs = attention(q, k, v, mask, self.scale, drop, False, need_weights)
+            out = out.view(B * nW, nH, N, hd)
+        else:  # SDPA is 4-D only: one image at a time, so the mask lines up without copying q, k, v
+            parts = [
+                attention(q[i : i + nW], k[i : i + nW], v[i : i + nW], mask, self.scale, drop, True)[0]
+                for i in range(0, B * nW, nW)
+            ]
+            out, probs = torch.cat([o.transpose(1, 2) for o in parts]).transpose(1, 2), None
+        # (B*nW, nH, N, hd) -> (B, nW, N, C); a view when SDPA returned its (.., N, nH, hd) layout
+        out = out.transpose(1, 2).reshape(B, nW, N, C)
         if probs is not None:
-            probs = probs.view(B, nW, self.num_heads, N, N)
+            probs = probs.view(B, nW, nH, N, N)
         return self.proj_drop(self.proj(out)), probs
 
 
@@ -341,15 +381,16 @@ class SwinBlock(nn.Module):
         # pad after the norm with zeros, then shift: the official detection backbone's order
         x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))  # (B, Hp, Wp, C)
         Hp, Wp = H + pad_b, W + pad_r
-        if sh or sw:
-            x = torch.roll(x, shifts=(-sh, -sw), dims=(1, 2))
-        windows = window_partition(x, wh, ww)  # (B, nW, wh*ww, C)
+        nW, N = (Hp // wh) * (Wp // ww), wh * ww
         mask = self.attn.attn_mask(Hp, Wp, wh, ww, sh, sw, x.device, x.dtype)  # (nW|1, nH, N, N)
-        windows, probs = self.attn(windows, mask, need_weights)  # (B, nW, wh*ww, C)
-        x = window_reverse(windows, wh, ww, Hp, Wp)  # (B, Hp, Wp, C)
-        if sh or sw:
-            x = torch.roll(x, shifts=(sh, sw), dims=(1, 2))
-        x = x[:, :H, :W]  # (B, H, W, C)
+        if sh or sw:  # roll + partition, and reverse + roll + crop, are one gather each
+            gather_in, gather_out = self.attn.shift_gathers(Hp, Wp, H, W, wh, ww, sh, sw, x.device)
+            windows = x.reshape(B, Hp * Wp, C).index_select(1, gather_in).view(B, nW, N, C)
+            windows, probs = self.attn(windows, mask, need_weights)  # (B, nW, N, C)
+            x = windows.reshape(B, nW * N, C).index_select(1, gather_out).view(B, H, W, C)
+        else:  # plain windows: a permuting copy each way
+            windows, probs = self.attn(window_partition(x, wh, ww), mask, need_weights)  # (B, nW, N, C)
+            x = window_reverse(windows, wh, ww, Hp, Wp)[:, :H, :W]  # (B, H, W, C)
         x = shortcut + self.drop_path1(x)
         x = x + self.drop_path2(self.mlp(self.norm2(x)))
         return (x, probs) if need_weights else x
@@ -400,7 +441,18 @@ class SwinStage(nn.Module):
         self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
-        """(B, H, W, C_in) -> (B, H', W', C); appends block attention probs to `attentions`."""
+        """(B, H, W, C_in) -> (B, H', W', C); appends block attention probs to `attentions`.
+
+        Eager inference runs the batch in chunks (layers.inference_chunk).
+        """
+        B, H, W, _ = x.shape
+        tokens = math.ceil(H / 2) * math.ceil(W / 2) if isinstance(self.downsample, PatchMerging) else H * W
+        per_chunk = inference_chunk(self, B, tokens) if attentions is None else 0
+        if per_chunk:
+            return torch.cat([self._forward(chunk) for chunk in x.split(per_chunk)])
+        return self._forward(x, attentions)
+
+    def _forward(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
         x = self.downsample(x)
         for block in self.blocks:
             if attentions is not None:

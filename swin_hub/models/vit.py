@@ -25,6 +25,7 @@ from .layers import (
     check_image_batch,
     checked_config,
     init_weights,
+    inference_chunk,
     linear_rates,
     take_indices,
     use_sdpa,
@@ -275,6 +276,10 @@ class VisionTransformer(nn.Module):
         return self.pos_drop(x + pos)
 
     def _run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C); eager inference runs the batch in chunks (layers.inference_chunk)."""
+        per_chunk = inference_chunk(self, x.shape[0], x.shape[1])
+        if per_chunk:
+            return torch.cat([self._run_blocks(chunk) for chunk in x.split(per_chunk)])  # chunks fit whole
         for block in self.blocks:
             if self.grad_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, x, use_reentrant=False)
