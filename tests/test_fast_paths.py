@@ -49,7 +49,8 @@ def plain_and_fast(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tenso
 )
 def test_shift_gathers_equal_roll_then_partition_and_undo_it(Hp, Wp, H, W, wh, ww, sh, sw):
     attn = swin_mod.WindowAttention(8, 2, (wh, ww))
-    gather_in, gather_out = attn.shift_gathers(Hp, Wp, H, W, wh, ww, sh, sw, torch.device("cpu"))
+    attn.precompute((wh, ww, wh, ww, wh, ww, 0, 0))
+    _, _, gather_in, gather_out = attn.geometry_tensors((Hp, Wp, H, W, wh, ww, sh, sw), torch.device("cpu"))
     x = torch.randn(2, Hp, Wp, 8)
     expected = window_partition(torch.roll(x, shifts=(-sh, -sw), dims=(1, 2)), wh, ww)  # (B, nW, N, C)
     windows = x.reshape(2, Hp * Wp, 8).index_select(1, gather_in).view(expected.shape)

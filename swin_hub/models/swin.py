@@ -222,74 +222,80 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
         self._cache: dict = {}
+        self.geometry: tuple | None = None  # set by precompute()
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
-    def _cached(self, key: tuple, make):
-        """Weight-free tensors that depend only on the map size: made once per size.
+    def precompute(self, geometry: tuple) -> None:
+        """Make the geometry tensors of the construction map size now, so that torch.compile
+        reads them instead of rebuilding them in every graph. Plain attributes, not buffers:
+        loaders that build on the meta device leave non-persistent buffers uninitialised."""
+        self.geometry = geometry
+        with torch.inference_mode(False):
+            self._geometry_tensors = self._make_geometry(geometry, self.relative_position_bias_table.device)
 
-        Made outside inference_mode: tensors made under it could never feed autograd later.
-        Under torch.compile they are traced instead (a dict cache would break the graph).
+    def _make_geometry(self, geometry: tuple, device) -> tuple:
+        Hp, Wp, H, W, wh, ww, sh, sw = geometry
+        index = relative_position_index(wh, ww, self.table_window, device).view(-1)  # (N*N,)
+        if not (sh or sw):
+            return index, None, None, None
+        smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None]  # (nW, 1, N, N)
+        # token indices that turn the padded map into shifted windows and back
+        pos = torch.arange(Hp * Wp, device=device).view(1, Hp, Wp, 1)
+        pos = torch.roll(pos, shifts=(-sh, -sw), dims=(1, 2))
+        gather_in = window_partition(pos, wh, ww).flatten()  # (nW*N,): map position of each window token
+        gather_out = torch.argsort(gather_in).view(Hp, Wp)[:H, :W].flatten()  # (H*W,): the inverse, cropped
+        return index, smask, gather_in, gather_out
+
+    def geometry_tensors(self, geometry: tuple, device) -> tuple:
+        """Bias-table index (N*N,), shift mask (nW, 1, N, N), gathers (nW*N,) and (H*W,) for a
+        map geometry (Hp, Wp, H, W, wh, ww, sh, sw); the last three are None when unshifted.
+
+        Weight-free, so made once per geometry: the construction size's by precompute(), others
+        cached, made outside inference_mode (tensors made under it could never feed
+        autograd later). Under torch.compile they are traced (a dict cache breaks the graph).
         """
+        if geometry == self.geometry and self._geometry_tensors[0].device == device:
+            return self._geometry_tensors
         if torch.compiler.is_compiling():
             with torch.inference_mode(False):
-                return make()
+                return self._make_geometry(geometry, device)
+        key = ("geometry", geometry, device)
         if key not in self._cache:
             with torch.inference_mode(False):
-                self._cache[key] = make()
+                self._cache[key] = self._make_geometry(geometry, device)
         return self._cache[key]
 
-    def _static_parts(self, Hp, Wp, wh, ww, sh, sw, device):
-        """Bias-table index (N*N,) and shift mask (nW, 1, N, N) or None."""
-        def make():
-            index = relative_position_index(wh, ww, self.table_window, device).view(-1)
-            smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None] if (sh or sw) else None
-            return index, smask
-
-        return self._cached(("static", Hp, Wp, wh, ww, sh, sw, device), make)
-
-    def shift_gathers(self, Hp, Wp, H, W, wh, ww, sh, sw, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token indices that turn a padded (Hp, Wp) map into shifted windows and back.
-
-        gather_in (nW*N,): map position of each window token, after rolling by (-sh, -sw).
-        gather_out (H*W,): window-token position of each unpadded map position (inverse, cropped).
-        """
-        def make():
-            pos = torch.arange(Hp * Wp, device=device).view(1, Hp, Wp, 1)
-            pos = torch.roll(pos, shifts=(-sh, -sw), dims=(1, 2))
-            gather_in = window_partition(pos, wh, ww).flatten()  # (nW*N,)
-            gather_out = torch.argsort(gather_in).view(Hp, Wp)[:H, :W].flatten()  # (H*W,)
-            return gather_in, gather_out
-
-        return self._cached(("gathers", Hp, Wp, H, W, wh, ww, sh, sw, device), make)
-
-    def _build_mask(self, Hp, Wp, wh, ww, sh, sw, device, dtype) -> torch.Tensor:
-        N = wh * ww
-        index, smask = self._static_parts(Hp, Wp, wh, ww, sh, sw, device)
+    def _build_mask(self, geometry: tuple, device, dtype) -> torch.Tensor:
+        N = geometry[4] * geometry[5]
+        index, smask, _, _ = self.geometry_tensors(geometry, device)
         bias = self.relative_position_bias_table[index].view(N, N, -1).permute(2, 0, 1)  # (nH, N, N)
         mask = bias.unsqueeze(0)  # (1, nH, N, N)
         if smask is not None:
             mask = mask + smask  # (nW, nH, N, N)
         return mask.to(dtype).contiguous()  # SDPA's CPU flash kernel needs a unit last stride
 
-    def attn_mask(self, Hp, Wp, wh, ww, sh, sw, device, dtype) -> torch.Tensor:
+    def attn_mask(self, geometry: tuple, device, dtype) -> torch.Tensor:
         """(nW or 1, nH, N, N): relative position bias (+ shift mask)."""
         table = self.relative_position_bias_table
         if torch.compiler.is_compiling() or (torch.is_grad_enabled() and table.requires_grad):
-            return self._build_mask(Hp, Wp, wh, ww, sh, sw, device, dtype)
-        key = ("mask", Hp, Wp, wh, ww, sh, sw, device, dtype)
+            return self._build_mask(geometry, device, dtype)
+        key = ("mask", geometry, device, dtype)
         version = (table._version, table.data_ptr())
         hit = self._cache.get(key)
         if hit is None or hit[0] != version:
             # inference_mode(False) turns grad mode back on: a mask that requires grad would
             # send SDPA to its slow math path
             with torch.inference_mode(False), torch.no_grad():
-                hit = (version, self._build_mask(Hp, Wp, wh, ww, sh, sw, device, dtype))
+                hit = (version, self._build_mask(geometry, device, dtype))
             self._cache[key] = hit
         return hit[1]
 
     def _apply(self, fn, recurse=True):
         self._cache.clear()  # .to()/.half() move the table; cached masks would be stale
-        return super()._apply(fn, recurse)
+        module = super()._apply(fn, recurse)
+        if self.geometry is not None:  # follow the table to its device
+            self.precompute(self.geometry)
+        return module
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
@@ -337,6 +343,7 @@ class SwinBlock(nn.Module):
         shifted: bool,
         cfg: SwinConfig,
         drop_path: float,
+        resolution: tuple[int, int],
     ):
         super().__init__()
         self.window_size = window_size
@@ -358,6 +365,12 @@ class SwinBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.mlp = Mlp(dim, round(dim * cfg.mlp_ratio), cfg.act_layer, cfg.proj_drop_rate)
         self.drop_path2 = DropPath(drop_path)
+        self.attn.precompute(self.geometry(*resolution))
+
+    def geometry(self, H: int, W: int) -> tuple[int, ...]:
+        """(Hp, Wp, H, W, wh, ww, sh, sw): padded map, map, window and shift for an H x W map."""
+        wh, ww, sh, sw = self.window_and_shift(H, W)
+        return H + (-H) % wh, W + (-W) % ww, H, W, wh, ww, sh, sw
 
     def window_and_shift(self, H: int, W: int) -> tuple[int, int, int, int]:
         """Per dimension: a map no larger than the window is one window, unshifted."""
@@ -370,21 +383,20 @@ class SwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, need_weights: bool = False):
         """x: (B, H, W, C) -> (B, H, W, C) [, attention probs (B, nW, nH, N, N)]."""
         B, H, W, C = x.shape
-        wh, ww, sh, sw = self.window_and_shift(H, W)
-        pad_b, pad_r = (-H) % wh, (-W) % ww
-        if (pad_b or pad_r) and not self.allow_padding:
+        geometry = self.geometry(H, W)
+        Hp, Wp, _, _, wh, ww, sh, sw = geometry
+        if (Hp, Wp) != (H, W) and not self.allow_padding:
             raise ValueError(
                 f"feature map {H}x{W} is not a multiple of the window {wh}x{ww} and allow_padding=False"
             )
         shortcut = x
         x = self.norm1(x)
         # pad after the norm with zeros, then shift: the official detection backbone's order
-        x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))  # (B, Hp, Wp, C)
-        Hp, Wp = H + pad_b, W + pad_r
+        x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))  # (B, Hp, Wp, C)
         nW, N = (Hp // wh) * (Wp // ww), wh * ww
-        mask = self.attn.attn_mask(Hp, Wp, wh, ww, sh, sw, x.device, x.dtype)  # (nW|1, nH, N, N)
+        mask = self.attn.attn_mask(geometry, x.device, x.dtype)  # (nW|1, nH, N, N)
         if sh or sw:  # roll + partition, and reverse + roll + crop, are one gather each
-            gather_in, gather_out = self.attn.shift_gathers(Hp, Wp, H, W, wh, ww, sh, sw, x.device)
+            _, _, gather_in, gather_out = self.attn.geometry_tensors(geometry, x.device)
             windows = x.reshape(B, Hp * Wp, C).index_select(1, gather_in).view(B, nW, N, C)
             windows, probs = self.attn(windows, mask, need_weights)  # (B, nW, N, C)
             x = windows.reshape(B, nW * N, C).index_select(1, gather_out).view(B, H, W, C)
@@ -431,11 +443,12 @@ class SwinStage(nn.Module):
         downsample: bool,
         cfg: SwinConfig,
         drop_paths: list[float],
+        resolution: tuple[int, int],
     ):
         super().__init__()
         self.downsample = PatchMerging(in_dim, dim, cfg.norm_eps) if downsample else nn.Identity()
         self.blocks = nn.ModuleList(
-            SwinBlock(dim, num_heads, cfg.window_size, table_window, i % 2 == 1, cfg, drop_paths[i])
+            SwinBlock(dim, num_heads, cfg.window_size, table_window, i % 2 == 1, cfg, drop_paths[i], resolution)
             for i in range(depth)
         )
         self.grad_checkpointing = False
@@ -517,7 +530,7 @@ class SwinTransformer(nn.Module):
             stages.append(
                 SwinStage(
                     dims[max(i - 1, 0)], dims[i], depth, heads, table_window, i > 0, cfg,
-                    drop_paths[start : start + depth],
+                    drop_paths[start : start + depth], (h, w),
                 )
             )
             self.feature_info.append(dict(num_chs=dims[i], reduction=cfg.patch_size * 2**i, module=f"layers.{i}"))
