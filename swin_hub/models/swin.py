@@ -392,7 +392,8 @@ class SwinBlock(nn.Module):
         shortcut = x
         x = self.norm1(x)
         # pad after the norm with zeros, then shift: the official detection backbone's order
-        x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))  # (B, Hp, Wp, C)
+        if (Hp, Wp) != (H, W):  # F.pad copies even when there is nothing to pad
+            x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))  # (B, Hp, Wp, C)
         nW, N = (Hp // wh) * (Wp // ww), wh * ww
         mask = self.attn.attn_mask(geometry, x.device, x.dtype)  # (nW|1, nH, N, N)
         if sh or sw:  # roll + partition, and reverse + roll + crop, are one gather each
@@ -423,7 +424,8 @@ class PatchMerging(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, ceil(H/2), ceil(W/2), out_dim); odd sizes are zero-padded."""
         B, H, W, C = x.shape
-        x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
+        if H % 2 or W % 2:
+            x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
         H, W = H + H % 2, W + W % 2
         # (B, H/2, row-offset, W/2, col-offset, C) -> col-offset major, row-offset minor
         x = x.view(B, H // 2, 2, W // 2, 2, C).permute(0, 1, 3, 4, 2, 5).reshape(B, H // 2, W // 2, 4 * C)
@@ -490,7 +492,8 @@ class PatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, ceil(H/p), ceil(W/p), C); pads right/bottom like the detection code."""
         p = self.patch_size
-        x = F.pad(x, (0, (-x.shape[3]) % p, 0, (-x.shape[2]) % p))
+        if x.shape[2] % p or x.shape[3] % p:
+            x = F.pad(x, (0, (-x.shape[3]) % p, 0, (-x.shape[2]) % p))
         x = self.proj(x).permute(0, 2, 3, 1)  # (B, H/p, W/p, C)
         return self.norm(x)
 
