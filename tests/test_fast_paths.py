@@ -137,3 +137,21 @@ def test_inference_runs_every_window_attention_on_sdpas_fused_kernel():
     counts = {e.key: e.count for e in prof.key_averages()}
     assert counts.get("aten::_scaled_dot_product_attention_math", 0) == 0, counts
     assert counts.get("aten::_scaled_dot_product_flash_attention_for_cpu", 0) >= sum(model.cfg.depths)
+
+
+def test_transformers_vit_takes_the_batch_chunked_path(monkeypatch):
+    """pipeline('image-classification') calls the transformers class: it gets the same fast path."""
+    from swin_hub import ScratchViTConfig, ScratchViTForImageClassification
+
+    monkeypatch.setattr(layers, "INFER_CHUNK_TOKENS", 130)  # 65 tokens per image: 2 images per chunk
+    torch.manual_seed(0)
+    model = ScratchViTForImageClassification(ScratchViTConfig(**{k: v for k, v in SMALL_VIT.items() if k != "num_classes"}, num_labels=10)).eval()
+    sizes = []
+    model.model.blocks[0].register_forward_pre_hook(lambda mod, args: sizes.append(args[0].shape[0]))
+    x = images(4, 5, 64)
+    with torch.inference_mode():
+        fast = model(pixel_values=x).logits
+    assert sizes == [2, 2, 1]
+    with torch.enable_grad():
+        plain = model(pixel_values=x).logits.detach()
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=0)

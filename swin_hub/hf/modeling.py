@@ -192,6 +192,9 @@ def _vit_forward(model: VisionTransformer, pixel_values, output_hidden_states, o
     x = model._embed(pixel_values, interpolate=interpolate)  # (B, 1+N, C)
     hidden = [x] if output_hidden_states else None
     attentions = [] if output_attentions else None
+    if hidden is None and attentions is None:  # the model's own block loop, with its fast paths
+        x = model.norm(model._run_blocks(x))
+        return x, model.forward_head(x, pre_logits=True), None, None
     for block in model.blocks:
         if attentions is not None:
             x, probs = block(x, need_weights=True)
