@@ -314,6 +314,21 @@ def test_eval_outputs_follow_new_weights_not_a_stale_cached_mask(change):
     assert max_abs_diff(out, expected) <= 1e-6
 
 
+def test_a_model_built_under_inference_mode_runs_and_follows_new_weights():
+    """Its parameters are inference tensors, which have no version counter to key a cache on."""
+    reference = small_model(img_size=112)
+    x = images(51, 2, 112, 112)
+    with torch.inference_mode():
+        model = small_model(img_size=112)
+        model.load_state_dict(reference.state_dict())
+        torch.testing.assert_close(model(x), reference(x), atol=1e-6, rtol=0)
+        changed = perturb_(small_model(img_size=112), seed=6)
+        model.load_state_dict(changed.state_dict())  # copies into the same inference tensors
+        out, expected = model(x), changed(x)
+    assert max_abs_diff(out, expected) <= 1e-6
+    assert max_abs_diff(out, reference(x)) > 1e-3
+
+
 # --- 8. errors --------------------------------------------------------------------------------
 def error(make, exc, message, case_id):
     return pytest.param(make, exc, message, id=case_id)

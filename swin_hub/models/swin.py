@@ -277,7 +277,10 @@ class WindowAttention(nn.Module):
     def attn_mask(self, geometry: tuple, device, dtype) -> torch.Tensor:
         """(nW or 1, nH, N, N): relative position bias (+ shift mask)."""
         table = self.relative_position_bias_table
-        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and table.requires_grad):
+        # a table made under inference_mode has no version counter to tell an in-place edit
+        # (load_state_dict inside inference_mode): no cache then, the mask is cheap to rebuild
+        uncached = table.is_inference() or torch.compiler.is_compiling()
+        if uncached or (torch.is_grad_enabled() and table.requires_grad):
             return self._build_mask(geometry, device, dtype)
         key = ("mask", geometry, device, dtype)
         version = (table._version, table.data_ptr())
