@@ -384,11 +384,16 @@ def test_resolved_eval_transform(name, resize, crop, mean, std):
 
 
 # --- torch.compile ----------------------------------------------------------------------------
-@pytest.mark.parametrize("kind, train", [("swin", False), ("swin", True), ("vit", False)])
-def test_dynamo_traces_without_graph_breaks(kind, train):
+@pytest.mark.parametrize(
+    "kind, train, grad",
+    [("swin", False, True), ("swin", False, False), ("swin", True, True), ("vit", False, True), ("vit", False, False)],
+)
+def test_dynamo_traces_without_graph_breaks(kind, train, grad):
+    """Under no_grad too: inference takes other branches (cached masks, batch chunks)."""
     model = small(kind).train(train)
     torch._dynamo.reset()
-    explained = torch._dynamo.explain(model)(images())
+    with torch.set_grad_enabled(grad):
+        explained = torch._dynamo.explain(model)(images())
     reasons = [str(r.reason) for r in explained.break_reasons]
     assert explained.graph_break_count == 0, reasons
     assert explained.graph_count == 1

@@ -279,7 +279,7 @@ class WindowAttention(nn.Module):
         table = self.relative_position_bias_table
         # a table made under inference_mode has no version counter to tell an in-place edit
         # (load_state_dict inside inference_mode): no cache then, the mask is cheap to rebuild
-        uncached = table.is_inference() or torch.compiler.is_compiling()
+        uncached = torch.compiler.is_compiling() or table.is_inference()
         if uncached or (torch.is_grad_enabled() and table.requires_grad):
             return self._build_mask(geometry, device, dtype)
         key = ("mask", geometry, device, dtype)
