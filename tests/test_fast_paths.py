@@ -55,10 +55,20 @@ def test_shift_gathers_equal_roll_then_partition_and_undo_it(Hp, Wp, H, W, wh, w
     expected = window_partition(torch.roll(x, shifts=(-sh, -sw), dims=(1, 2)), wh, ww)  # (B, nW, N, C)
     windows = x.reshape(2, Hp * Wp, 8).index_select(1, gather_in).view(expected.shape)
     assert torch.equal(windows, expected)
-    back = windows.reshape(2, -1, 8).index_select(1, gather_out).view(2, H, W, 8)
-    undone = torch.roll(window_reverse(expected, wh, ww, Hp, Wp), shifts=(sh, sw), dims=(1, 2))[:, :H, :W]
+    back = windows.reshape(2, -1, 8).index_select(1, gather_out).view(2, Hp, Wp, 8)
+    undone = torch.roll(window_reverse(expected, wh, ww, Hp, Wp), shifts=(sh, sw), dims=(1, 2))
     assert torch.equal(back, undone)
-    assert torch.equal(back, x[:, :H, :W])
+    assert torch.equal(back, x)
+
+
+def test_token_permutation_gradient_is_the_inverse_gather():
+    """Its backward replaces autograd's scatter-add; gradcheck also covers double backward."""
+    index = torch.randperm(12, generator=torch.Generator().manual_seed(0))
+    inverse = torch.argsort(index)
+    x = torch.randn(2, 12, 3, dtype=torch.double, requires_grad=True)
+    torch.testing.assert_close(swin_mod.TokenPermutation.apply(x, index, inverse), x.index_select(1, index))
+    assert torch.autograd.gradcheck(lambda t: swin_mod.TokenPermutation.apply(t, index, inverse), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: swin_mod.TokenPermutation.apply(t, index, inverse), (x,))
 
 
 @pytest.mark.parametrize("hw", [(112, 112), (100, 76)], ids=["112", "100x76_padded"])

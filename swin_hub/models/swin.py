@@ -190,6 +190,25 @@ def shift_mask(Hp: int, Wp: int, wh: int, ww: int, sh: int, sw: int, device=None
     return mask.masked_fill(ids[:, :, None] != ids[:, None, :], SHIFT_MASK_VALUE)
 
 
+class TokenPermutation(torch.autograd.Function):
+    """x.index_select(1, index) for a permutation `index`, whose gradient is the gather by
+    `inverse`. Autograd's own backward of index_select is a scatter-add, which torch.compile
+    turns into atomic adds on the CPU."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+        return x.index_select(1, index)  # (B, T, C) -> (B, T, C), tokens reordered
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(inputs[2])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(1, inverse), None, None
+
+
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside each window, plus a learned relative position bias.
 
@@ -242,12 +261,12 @@ class WindowAttention(nn.Module):
         # token indices that turn the padded map into shifted windows and back
         pos = torch.arange(Hp * Wp, device=device).view(1, Hp, Wp, 1)
         pos = torch.roll(pos, shifts=(-sh, -sw), dims=(1, 2))
-        gather_in = window_partition(pos, wh, ww).flatten()  # (nW*N,): map position of each window token
-        gather_out = torch.argsort(gather_in).view(Hp, Wp)[:H, :W].flatten()  # (H*W,): the inverse, cropped
+        gather_in = window_partition(pos, wh, ww).flatten()  # (Hp*Wp,): map position of each window token
+        gather_out = torch.argsort(gather_in)  # (Hp*Wp,): window token of each map position
         return index, smask, gather_in, gather_out
 
     def geometry_tensors(self, geometry: tuple, device) -> tuple:
-        """Bias-table index (N*N,), shift mask (nW, 1, N, N), gathers (nW*N,) and (H*W,) for a
+        """Bias-table index (N*N,), shift mask (nW, 1, N, N), gathers (Hp*Wp,) each way for a
         map geometry (Hp, Wp, H, W, wh, ww, sh, sw); the last three are None when unshifted.
 
         Weight-free, so made once per geometry: the construction size's by precompute(), others
@@ -399,11 +418,12 @@ class SwinBlock(nn.Module):
             x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))  # (B, Hp, Wp, C)
         nW, N = (Hp // wh) * (Wp // ww), wh * ww
         mask = self.attn.attn_mask(geometry, x.device, x.dtype)  # (nW|1, nH, N, N)
-        if sh or sw:  # roll + partition, and reverse + roll + crop, are one gather each
+        if sh or sw:  # roll + partition, and reverse + roll, are one gather each
             _, _, gather_in, gather_out = self.attn.geometry_tensors(geometry, x.device)
-            windows = x.reshape(B, Hp * Wp, C).index_select(1, gather_in).view(B, nW, N, C)
+            windows = TokenPermutation.apply(x.reshape(B, Hp * Wp, C), gather_in, gather_out).view(B, nW, N, C)
             windows, probs = self.attn(windows, mask, need_weights)  # (B, nW, N, C)
-            x = windows.reshape(B, nW * N, C).index_select(1, gather_out).view(B, H, W, C)
+            x = TokenPermutation.apply(windows.reshape(B, nW * N, C), gather_out, gather_in)
+            x = x.view(B, Hp, Wp, C)[:, :H, :W]
         else:  # plain windows: a permuting copy each way
             windows, probs = self.attn(window_partition(x, wh, ww), mask, need_weights)  # (B, nW, N, C)
             x = window_reverse(windows, wh, ww, Hp, Wp)[:, :H, :W]  # (B, H, W, C)
