@@ -62,14 +62,38 @@ def test_shift_gathers_equal_roll_then_partition_and_undo_it(Hp, Wp, H, W, wh, w
 
 
 def test_token_permutation_gradient_is_the_inverse_gather():
-    """Its backward replaces autograd's scatter-add; gradcheck also covers double backward."""
+    """Its backward replaces autograd's scatter-add: reverse mode, double backward and vmap."""
     index = torch.randperm(12, generator=torch.Generator().manual_seed(0))
     inverse = torch.argsort(index)
     x = torch.randn(2, 12, 3, dtype=torch.double, requires_grad=True)
-    torch.testing.assert_close(swin_mod.TokenPermutation.apply(x, index, inverse), x.index_select(1, index))
-    assert torch.autograd.gradcheck(lambda t: swin_mod.TokenPermutation.apply(t, index, inverse), (x,))
-    assert torch.autograd.gradgradcheck(lambda t: swin_mod.TokenPermutation.apply(t, index, inverse), (x,))
 
+    def permute(t):
+        return swin_mod.TokenPermutation.apply(t, index, inverse)
+
+    torch.testing.assert_close(permute(x), x.index_select(1, index))
+    assert torch.autograd.gradcheck(permute, (x,))
+    assert torch.autograd.gradgradcheck(permute, (x,))
+    per_sample = torch.func.vmap(torch.func.grad(lambda t: (permute(t[None]) * x[:1].detach()).sum()))(x.detach())
+    torch.testing.assert_close(per_sample, x[:1].detach().index_select(1, inverse).expand(2, 12, 3))
+
+
+
+def test_per_sample_gradients_with_torch_func_match_autograd():
+    """vmap(grad) over a training Swin, as per-sample-gradient (DP) users run it."""
+    from torch.func import functional_call, grad, vmap
+
+    torch.manual_seed(0)
+    model = perturb_(SwinTransformer(SwinConfig(**SMALL_SWIN)), seed=7).train()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x, y = images(8, 3, 112), torch.tensor([1, 2, 3])
+
+    def loss(p, xi, yi):
+        return torch.nn.functional.cross_entropy(functional_call(model, p, (xi[None],)), yi[None])
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    expected = torch.autograd.grad(loss(dict(model.named_parameters()), x[2], y[2]), list(model.parameters()))
+    for (name, _), g in zip(model.named_parameters(), expected):
+        torch.testing.assert_close(per_sample[name][2], g, atol=1e-5, rtol=1e-4, msg=name)
 
 @pytest.mark.parametrize("hw", [(112, 112), (100, 76)], ids=["112", "100x76_padded"])
 def test_swin_inference_in_batch_chunks_matches_the_plain_forward(monkeypatch, hw):

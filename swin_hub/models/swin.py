@@ -193,7 +193,9 @@ def shift_mask(Hp: int, Wp: int, wh: int, ww: int, sh: int, sw: int, device=None
 class TokenPermutation(torch.autograd.Function):
     """x.index_select(1, index) for a permutation `index`, whose gradient is the gather by
     `inverse`. Autograd's own backward of index_select is a scatter-add, which torch.compile
-    turns into atomic adds on the CPU."""
+    turns into atomic adds on the CPU. No jvp: dynamo cannot trace a custom one (graph breaks)."""
+
+    generate_vmap_rule = True  # torch.func.vmap (per-sample gradients) keeps working
 
     @staticmethod
     def forward(x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
