@@ -77,7 +77,6 @@ def test_token_permutation_gradient_is_the_inverse_gather():
     torch.testing.assert_close(per_sample, x[:1].detach().index_select(1, inverse).expand(2, 12, 3))
 
 
-
 def test_per_sample_gradients_with_torch_func_match_autograd():
     """vmap(grad) over a training Swin, as per-sample-gradient (DP) users run it."""
     from torch.func import functional_call, grad, vmap
