@@ -17,6 +17,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
+from ..models.fast import execution_policy
 from ..models.layers import init_weights
 from ..models.swin import SwinTransformer, WindowAttention
 from ..models.vit import VisionTransformer
@@ -31,6 +32,7 @@ _CODE_MODULES = {
     "swin.py": SwinTransformer.__module__,
     "vit.py": VisionTransformer.__module__,
     "layers.py": init_weights.__module__,
+    "fast.py": execution_policy.__module__,
 }
 _FLATTEN = (  # package-relative imports -> same-folder imports (idempotent on flattened files)
     (re.compile(r"^from \.\.models\.(\w+) import", re.M), r"from .\1 import"),
@@ -77,8 +79,11 @@ class _ScratchPreTrainedModel(PreTrainedModel):
     load_foreign = None  # swin_hub.hf sets the converter here; repo code has none
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Only reached for weights a checkpoint did not provide (e.g. a new head)."""
+        """Reached for weights a checkpoint did not provide (e.g. a new head; transformers guards
+        the loaded ones) and for the weight-free geometry buffers, rebuilt after meta-device init."""
         init_weights(module)
+        if hasattr(module, "init_non_persistent_buffers"):
+            module.init_non_persistent_buffers()
         if isinstance(module, WindowAttention):
             nn.init.trunc_normal_(module.relative_position_bias_table, std=0.02)
         if isinstance(module, VisionTransformer):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .fast import activate_, execution_policy
 
 ACTIVATIONS = {
     "gelu": lambda: nn.GELU(),
@@ -25,41 +26,6 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def use_sdpa(attn_impl: str) -> bool:
-    """Resolve attn_impl='auto' from measurement (BENCHMARKS.md): on the CPU SDPA was as fast
-    or faster than eager for Swin-T and ViT-B, inference and training, masked or not, because
-    our window mask broadcasts over the batch instead of being expanded per window."""
-    return attn_impl in ("auto", "sdpa")
-
-
-def attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    bias: torch.Tensor | None,
-    scale: float,
-    dropout_p: float,
-    sdpa: bool,
-    need_weights: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Multi-head attention core over (..., heads, N, head_dim) tensors.
-
-    `bias` is added to the scaled scores (relative position bias, shift mask, or both).
-    The eager path is also the one that can return the attention probabilities.
-    """
-    if sdpa and not need_weights:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
-        return out, None
-    attn = (q * scale) @ k.transpose(-2, -1)  # (..., heads, N, N)
-    if bias is not None:
-        attn = attn + bias
-    attn = attn.softmax(dim=-1)
-    probs = attn
-    if dropout_p > 0.0:
-        attn = F.dropout(attn, p=dropout_p)
-    return attn @ v, (probs if need_weights else None)
-
-
 class Mlp(nn.Module):
     """Transformer feed-forward: Linear -> activation -> dropout -> Linear -> dropout."""
 
@@ -74,38 +40,11 @@ class Mlp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc1(x)  # (..., hidden)
         # without autograd (and no hook holding fc1's output) the activation can overwrite it
-        in_place = not torch.is_grad_enabled() and not self.fc1._forward_hooks
-        h = activate_(self.act, h) if in_place else self.act(h)
+        if execution_policy(x, training=self.training).inplace_act and not self.fc1._forward_hooks:
+            h = activate_(self.act, h)
+        else:
+            h = self.act(h)
         return self.drop2(self.fc2(self.drop1(h)))
-
-
-def activate_(act: nn.Module, h: torch.Tensor) -> torch.Tensor:
-    """The activation of `act`, in place on h (callers make sure autograd does not need h)."""
-    if isinstance(act, nn.GELU):
-        return torch.ops.aten.gelu_(h, approximate=act.approximate)
-    if isinstance(act, nn.ReLU):
-        return F.relu_(h)
-    if isinstance(act, nn.SiLU):
-        return F.silu(h, inplace=True)
-    return act(h)
-
-
-# Eager inference runs big batches in chunks of about this many tokens. Each image is
-# independent, and small working buffers stay in cache and in malloc's free lists: buffers
-# over 32 MiB are mmapped by glibc and page-faulted in on every call (BENCHMARKS.md).
-INFER_CHUNK_TOKENS = 4096
-
-
-def inference_chunk(module: nn.Module, batch: int, tokens_per_image: int) -> int:
-    """Images per chunk for eager inference, or 0 to run the batch whole.
-
-    Only without autograd (eval + no_grad/inference_mode) and outside torch.compile, which
-    plans its own buffers and only slows down on unrolled chunks.
-    """
-    if module.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
-        return 0
-    per_chunk = max(1, INFER_CHUNK_TOKENS // max(tokens_per_image, 1))
-    return per_chunk if per_chunk < batch else 0
 
 
 class DropPath(nn.Module):
@@ -191,3 +130,11 @@ def checked_config(cls, kwargs: dict):
     if unknown:
         raise TypeError(f"unknown {cls.__name__} argument(s) {unknown}; valid arguments: {sorted(known)}")
     return cls(**kwargs)
+
+
+def buffer_device(buffer: torch.Tensor | None, weight: torch.Tensor) -> torch.device:
+    """Where to (re)build a non-persistent buffer: where it already lives (transformers places
+    them before calling init), else with the module's weights."""
+    if buffer is not None and buffer.device.type != "meta":
+        return buffer.device
+    return weight.device

@@ -1,7 +1,9 @@
 """Swin Transformer (v1), after Liu et al. 2021 and the official Microsoft code.
 
 Reading order: window helpers -> WindowAttention (the one place attention happens) ->
-SwinBlock -> PatchMerging -> SwinStage -> SwinTransformer.
+SwinBlock -> PatchMerging -> SwinStage -> SwinTransformer. The code here is the plain
+algorithm; where a call may take a faster route to the same numbers (batch chunks, SDPA, one
+gather for shift + partition) is decided in `fast.py`, one branch per module.
 
 Parameter names follow timm's layout (patch merging at the start of stages 1..3, so each
 stage's output is a feature map); `swin_hub.convert` maps the official layout onto it.
@@ -15,26 +17,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .fast import execution_policy, in_chunks, shifted_window_attention, window_gathers, window_sdpa
 from .layers import (
     ACTIVATIONS,
     ATTN_IMPLS,
     DropPath,
     Mlp,
     as_pair,
-    attention,
+    buffer_device,
     check_image_batch,
     checked_config,
     init_weights,
-    inference_chunk,
     linear_rates,
     take_indices,
-    use_sdpa,
 )
 
 # The official code masks cross-region pairs with -100 (not -inf); keep it for exact logits.
@@ -190,33 +192,22 @@ def shift_mask(Hp: int, Wp: int, wh: int, ww: int, sh: int, sw: int, device=None
     return mask.masked_fill(ids[:, :, None] != ids[:, None, :], SHIFT_MASK_VALUE)
 
 
-class TokenPermutation(torch.autograd.Function):
-    """x.index_select(1, index) for a permutation `index`, whose gradient is the gather by
-    `inverse`. Autograd's own backward of index_select is a scatter-add, which torch.compile
-    turns into atomic adds on the CPU. No jvp: dynamo cannot trace a custom one (graph breaks)."""
+class WindowGeometry(NamedTuple):
+    """How a block cuts an H x W map into windows, and the weight-free tensors that go with it."""
 
-    generate_vmap_rule = True  # torch.func.vmap (per-sample gradients) keeps working
-
-    @staticmethod
-    def forward(x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
-        return x.index_select(1, index)  # (B, T, C) -> (B, T, C), tokens reordered
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.save_for_backward(inputs[2])
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (inverse,) = ctx.saved_tensors
-        return grad.index_select(1, inverse), None, None
+    padded: tuple[int, int]  # (Hp, Wp): the map padded to a multiple of the window
+    window: tuple[int, int]  # (wh, ww)
+    shift: tuple[int, int]  # (sh, sw), cyclic shift of the shifted blocks
+    mask: torch.Tensor | None  # (nW, 1, N, N) shift mask; None when unshifted
+    gather: torch.Tensor | None  # (Hp*Wp,) token gathers for shifted_window_attention
+    scatter: torch.Tensor | None  # (Hp*Wp,) their inverse
 
 
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside each window, plus a learned relative position bias.
 
-    Bias and shift mask are summed into one additive mask (what SDPA takes). It depends
-    only on the padded map size, so it is cached per size; in inference the cache holds
-    the finished mask and is invalidated when the bias table changes (its version counter).
+    The bias is read from its table on every call (a small gather), so it always follows the
+    weights however they change; only the weight-free index is kept, as a non-persistent buffer.
     """
 
     def __init__(
@@ -239,120 +230,50 @@ class WindowAttention(nn.Module):
         self.attn_drop = attn_drop
         th, tw = table_window
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * th - 1) * (2 * tw - 1), num_heads))
+        self.register_buffer("relative_position_index", torch.empty(0, dtype=torch.long), persistent=False)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
-        self._cache: dict = {}
-        self.geometry: tuple | None = None  # set by precompute()
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.init_non_persistent_buffers()
 
-    def precompute(self, geometry: tuple) -> None:
-        """Make the geometry tensors of the construction map size now, so that torch.compile
-        reads them instead of rebuilding them in every graph. Plain attributes, not buffers:
-        loaders that build on the meta device leave non-persistent buffers uninitialised."""
-        self.geometry = geometry
-        with torch.inference_mode(False):
-            self._geometry_tensors = self._make_geometry(geometry, self.relative_position_bias_table.device)
+    def init_non_persistent_buffers(self) -> None:
+        """The table window's bias index; timm and transformers call this after meta-device init."""
+        device = buffer_device(self.relative_position_index, self.relative_position_bias_table)
+        with torch.inference_mode(False):  # usable by autograd even if made under inference_mode
+            self.relative_position_index = relative_position_index(*self.table_window, self.table_window, device)
 
-    def _make_geometry(self, geometry: tuple, device) -> tuple:
-        Hp, Wp, H, W, wh, ww, sh, sw = geometry
-        index = relative_position_index(wh, ww, self.table_window, device).view(-1)  # (N*N,)
-        if not (sh or sw):
-            return index, None, None, None
-        smask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None]  # (nW, 1, N, N)
-        # token indices that turn the padded map into shifted windows and back
-        pos = torch.arange(Hp * Wp, device=device).view(1, Hp, Wp, 1)
-        pos = torch.roll(pos, shifts=(-sh, -sw), dims=(1, 2))
-        gather_in = window_partition(pos, wh, ww).flatten()  # (Hp*Wp,): map position of each window token
-        gather_out = torch.argsort(gather_in)  # (Hp*Wp,): window token of each map position
-        return index, smask, gather_in, gather_out
-
-    def geometry_tensors(self, geometry: tuple, device) -> tuple:
-        """Bias-table index (N*N,), shift mask (nW, 1, N, N), gathers (Hp*Wp,) each way for a
-        map geometry (Hp, Wp, H, W, wh, ww, sh, sw); the last three are None when unshifted.
-
-        Weight-free, so made once per geometry: the construction size's by precompute(), others
-        cached, made outside inference_mode (tensors made under it could never feed
-        autograd later). Under torch.compile they are traced (a dict cache breaks the graph).
-        """
-        if geometry == self.geometry and self._geometry_tensors[0].device == device:
-            return self._geometry_tensors
-        if torch.compiler.is_compiling():
-            with torch.inference_mode(False):
-                return self._make_geometry(geometry, device)
-        key = ("geometry", geometry, device)
-        if key not in self._cache:
-            with torch.inference_mode(False):
-                self._cache[key] = self._make_geometry(geometry, device)
-        return self._cache[key]
-
-    def _build_mask(self, geometry: tuple, device, dtype) -> torch.Tensor:
-        N = geometry[4] * geometry[5]
-        index, smask, _, _ = self.geometry_tensors(geometry, device)
-        bias = self.relative_position_bias_table[index].view(N, N, -1).permute(2, 0, 1)  # (nH, N, N)
-        mask = bias.unsqueeze(0)  # (1, nH, N, N)
-        if smask is not None:
-            mask = mask + smask  # (nW, nH, N, N)
-        return mask.to(dtype).contiguous()  # SDPA's CPU flash kernel needs a unit last stride
-
-    def attn_mask(self, geometry: tuple, device, dtype) -> torch.Tensor:
-        """(nW or 1, nH, N, N): relative position bias (+ shift mask)."""
-        table = self.relative_position_bias_table
-        # a table made under inference_mode has no version counter to tell an in-place edit
-        # (load_state_dict inside inference_mode): no cache then, the mask is cheap to rebuild
-        uncached = torch.compiler.is_compiling() or table.is_inference()
-        if uncached or (torch.is_grad_enabled() and table.requires_grad):
-            return self._build_mask(geometry, device, dtype)
-        key = ("mask", geometry, device, dtype)
-        version = (table._version, table.data_ptr())
-        hit = self._cache.get(key)
-        if hit is None or hit[0] != version:
-            # inference_mode(False) turns grad mode back on: a mask that requires grad would
-            # send SDPA to its slow math path
-            with torch.inference_mode(False), torch.no_grad():
-                hit = (version, self._build_mask(geometry, device, dtype))
-            self._cache[key] = hit
-        return hit[1]
-
-    def _apply(self, fn, recurse=True):
-        self._cache.clear()  # .to()/.half() move the table; cached masks would be stale
-        module = super()._apply(fn, recurse)
-        if self.geometry is not None:  # follow the table to its device
-            self.precompute(self.geometry)
-        return module
+    def relative_position_bias(self, window: tuple[int, int]) -> torch.Tensor:
+        """(nH, N, N) bias for a wh x ww window (a smaller window reads the table's centre)."""
+        table, index = self.relative_position_bias_table, self.relative_position_index
+        if window != self.table_window or index.device != table.device:
+            index = relative_position_index(*window, self.table_window, table.device)
+        N = window[0] * window[1]
+        return table[index.view(-1)].view(N, N, -1).permute(2, 0, 1)  # (nH, N, N)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
+        self, x: torch.Tensor, window: tuple[int, int], mask: torch.Tensor | None = None, need_weights: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x: (B, nW, N, C) windows; mask: (nW or 1, nH, N, N)."""
+        """x: (B, nW, N, C) windows of wh x ww = N tokens; mask: (nW, 1, N, N) or None.
+
+        Returns (B, nW, N, C) and, with need_weights, the probabilities (B, nW, nH, N, N).
+        """
         B, nW, N, C = x.shape
-        nH, hd = self.num_heads, self.head_dim
-        qkv = self.qkv(x).view(B * nW, N, 3, nH, hd)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B*nW, nH, N, hd), strided views
-        # 'auto' skips SDPA on the CPU when the bias needs a gradient (training): its fused CPU
-        # kernel cannot take one, and its math fallback is slower than the eager path below.
-        sdpa = use_sdpa(self.attn_impl) and not (
-            self.attn_impl == "auto" and x.device.type == "cpu" and mask.requires_grad
-        )
+        qkv = self.qkv(x).view(B, nW, N, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # 3 x (B, nW, nH, N, hd)
+        bias = self.relative_position_bias(window).unsqueeze(0)  # (1, nH, N, N)
+        if mask is not None:
+            bias = bias + mask.to(bias.dtype)  # (nW, nH, N, N)
         drop = self.attn_drop if self.training else 0.0
-        if mask.shape[0] == 1 or B == 1:  # the mask lines up with the windows as they are
-            out, probs = attention(q, k, v, mask, self.scale, drop, sdpa, need_weights)
-        elif not sdpa or need_weights or torch.compiler.is_compiling():
-            # eager (and under torch.compile, which fuses it): the per-window mask broadcasts in 5-D
-            q, k, v = (t.view(B, nW, nH, N, hd) for t in (q, k, v))
-            out, probs = attention(q, k, v, mask, self.scale, drop, False, need_weights)
-            out = out.view(B * nW, nH, N, hd)
-        else:  # SDPA is 4-D only: one image at a time, so the mask lines up without copying q, k, v
-            parts = [
-                attention(q[i : i + nW], k[i : i + nW], v[i : i + nW], mask, self.scale, drop, True)[0]
-                for i in range(0, B * nW, nW)
-            ]
-            out, probs = torch.cat([o.transpose(1, 2) for o in parts]).transpose(1, 2), None
-        # (B*nW, nH, N, hd) -> (B, nW, N, C); a view when SDPA returned its (.., N, nH, hd) layout
-        out = out.transpose(1, 2).reshape(B, nW, N, C)
-        if probs is not None:
-            probs = probs.view(B, nW, nH, N, N)
-        return self.proj_drop(self.proj(out)), probs
+        policy = execution_policy(x, self.attn_impl, self.training)
+        if need_weights or policy.window_attn == "broadcast":
+            probs = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1)  # (B, nW, nH, N, N)
+            out = F.dropout(probs, drop) @ v if drop else probs @ v  # (B, nW, nH, N, hd)
+        else:
+            probs = None
+            out = window_sdpa(q, k, v, bias, self.scale, drop, per_image=policy.window_attn == "sdpa_per_image")
+        out = out.transpose(2, 3).reshape(B, nW, N, C)  # (B, nW, N, C)
+        return self.proj_drop(self.proj(out)), (probs if need_weights else None)
 
 
 class SwinBlock(nn.Module):
@@ -373,6 +294,7 @@ class SwinBlock(nn.Module):
         self.window_size = window_size
         self.table_window = table_window
         self.shifted = shifted
+        self.resolution = resolution
         self.allow_padding = cfg.allow_padding
         self.norm1 = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.attn = WindowAttention(
@@ -389,12 +311,20 @@ class SwinBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.mlp = Mlp(dim, round(dim * cfg.mlp_ratio), cfg.act_layer, cfg.proj_drop_rate)
         self.drop_path2 = DropPath(drop_path)
-        self.attn.precompute(self.geometry(*resolution))
+        # the construction size's shift mask and gathers; other sizes are made on first use
+        self.register_buffer("attn_mask", None, persistent=False)
+        self.register_buffer("window_gather", None, persistent=False)
+        self.register_buffer("window_scatter", None, persistent=False)
+        self._other_sizes: dict = {}
+        self.init_non_persistent_buffers()
 
-    def geometry(self, H: int, W: int) -> tuple[int, ...]:
-        """(Hp, Wp, H, W, wh, ww, sh, sw): padded map, map, window and shift for an H x W map."""
-        wh, ww, sh, sw = self.window_and_shift(H, W)
-        return H + (-H) % wh, W + (-W) % ww, H, W, wh, ww, sh, sw
+    def init_non_persistent_buffers(self) -> None:
+        """Geometry of the construction size as buffers (they follow .to()); timm and
+        transformers call this after building on the meta device."""
+        device = buffer_device(self.attn_mask, self.norm1.weight)
+        g = self.make_geometry(*self.resolution, device)
+        self.attn_mask, self.window_gather, self.window_scatter = g.mask, g.gather, g.scatter
+        self._other_sizes = {}
 
     def window_and_shift(self, H: int, W: int) -> tuple[int, int, int, int]:
         """Per dimension: a map no larger than the window is one window, unshifted."""
@@ -404,11 +334,35 @@ class SwinBlock(nn.Module):
         sw = tw // 2 if self.shifted and W > tw else 0
         return wh, ww, sh, sw
 
+    def make_geometry(self, H: int, W: int, device) -> WindowGeometry:
+        wh, ww, sh, sw = self.window_and_shift(H, W)
+        Hp, Wp = H + (-H) % wh, W + (-W) % ww
+        mask = gather = scatter = None
+        if sh or sw:
+            with torch.inference_mode(False):  # usable by autograd even if made under inference_mode
+                mask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None]  # (nW, 1, N, N)
+                gather, scatter = window_gathers(Hp, Wp, wh, ww, sh, sw, device)
+        return WindowGeometry((Hp, Wp), (wh, ww), (sh, sw), mask, gather, scatter)
+
+    def geometry(self, H: int, W: int, device) -> WindowGeometry:
+        """The construction size's geometry from the buffers; other sizes made once and kept
+        (weight-free, so always valid), except under torch.compile, which traces them."""
+        if (H, W) == self.resolution and (self.attn_mask is None or self.attn_mask.device == device):
+            wh, ww, sh, sw = self.window_and_shift(H, W)
+            padded = (H + (-H) % wh, W + (-W) % ww)
+            return WindowGeometry(padded, (wh, ww), (sh, sw), self.attn_mask, self.window_gather, self.window_scatter)
+        if torch.compiler.is_compiling():
+            return self.make_geometry(H, W, device)
+        key = (H, W, device)
+        if key not in self._other_sizes:
+            self._other_sizes[key] = self.make_geometry(H, W, device)
+        return self._other_sizes[key]
+
     def forward(self, x: torch.Tensor, need_weights: bool = False):
         """x: (B, H, W, C) -> (B, H, W, C) [, attention probs (B, nW, nH, N, N)]."""
         B, H, W, C = x.shape
-        geometry = self.geometry(H, W)
-        Hp, Wp, _, _, wh, ww, sh, sw = geometry
+        g = self.geometry(H, W, x.device)
+        (Hp, Wp), (wh, ww), (sh, sw) = g.padded, g.window, g.shift
         if (Hp, Wp) != (H, W) and not self.allow_padding:
             raise ValueError(
                 f"feature map {H}x{W} is not a multiple of the window {wh}x{ww} and allow_padding=False"
@@ -418,18 +372,17 @@ class SwinBlock(nn.Module):
         # pad after the norm with zeros, then shift: the official detection backbone's order
         if (Hp, Wp) != (H, W):  # F.pad copies even when there is nothing to pad
             x = F.pad(x, (0, 0, 0, Wp - W, 0, Hp - H))  # (B, Hp, Wp, C)
-        nW, N = (Hp // wh) * (Wp // ww), wh * ww
-        mask = self.attn.attn_mask(geometry, x.device, x.dtype)  # (nW|1, nH, N, N)
-        if sh or sw:  # roll + partition, and reverse + roll, are one gather each
-            _, _, gather_in, gather_out = self.attn.geometry_tensors(geometry, x.device)
-            windows = TokenPermutation.apply(x.reshape(B, Hp * Wp, C), gather_in, gather_out).view(B, nW, N, C)
-            windows, probs = self.attn(windows, mask, need_weights)  # (B, nW, N, C)
-            x = TokenPermutation.apply(windows.reshape(B, nW * N, C), gather_out, gather_in)
-            x = x.view(B, Hp, Wp, C)[:, :H, :W]
-        else:  # plain windows: a permuting copy each way
-            windows, probs = self.attn(window_partition(x, wh, ww), mask, need_weights)  # (B, nW, N, C)
-            x = window_reverse(windows, wh, ww, Hp, Wp)[:, :H, :W]  # (B, H, W, C)
-        x = shortcut + self.drop_path1(x)
+        if g.gather is not None and execution_policy(x, training=self.training).gather_windows:
+            x, probs = shifted_window_attention(self.attn, x, g, need_weights)  # the steps below, fused
+        else:
+            if sh or sw:
+                x = torch.roll(x, shifts=(-sh, -sw), dims=(1, 2))  # cyclic shift
+            windows = window_partition(x, wh, ww)  # (B, nW, N, C)
+            windows, probs = self.attn(windows, g.window, g.mask, need_weights)  # (B, nW, N, C)
+            x = window_reverse(windows, wh, ww, Hp, Wp)  # (B, Hp, Wp, C)
+            if sh or sw:
+                x = torch.roll(x, shifts=(sh, sw), dims=(1, 2))  # undo the shift
+        x = shortcut + self.drop_path1(x[:, :H, :W])
         x = x + self.drop_path2(self.mlp(self.norm2(x)))
         return (x, probs) if need_weights else x
 
@@ -481,18 +434,14 @@ class SwinStage(nn.Module):
         self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
-        """(B, H, W, C_in) -> (B, H', W', C); appends block attention probs to `attentions`.
-
-        Eager inference runs the batch in chunks (layers.inference_chunk).
-        """
+        """(B, H, W, C_in) -> (B, H', W', C); appends block attention probs to `attentions`."""
+        if attentions is not None:
+            return self.run_blocks(x, attentions)
         B, H, W, _ = x.shape
         tokens = math.ceil(H / 2) * math.ceil(W / 2) if isinstance(self.downsample, PatchMerging) else H * W
-        per_chunk = inference_chunk(self, B, tokens) if attentions is None else 0
-        if per_chunk:
-            return torch.cat([self._forward(chunk) for chunk in x.split(per_chunk)])
-        return self._forward(x, attentions)
+        return in_chunks(self.run_blocks, x, tokens, execution_policy(x, training=self.training))
 
-    def _forward(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
+    def run_blocks(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
         x = self.downsample(x)
         for block in self.blocks:
             if attentions is not None:

@@ -15,20 +15,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .fast import execution_policy, global_sdpa, in_chunks
 from .layers import (
     ACTIVATIONS,
     ATTN_IMPLS,
     DropPath,
     Mlp,
     as_pair,
-    attention,
     check_image_batch,
     checked_config,
     init_weights,
-    inference_chunk,
     linear_rates,
     take_indices,
-    use_sdpa,
 )
 
 POOLS = ("token", "avg", "")
@@ -124,10 +122,13 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, nH, N, hd)
         drop = self.attn_drop if self.training else 0.0
-        sdpa = use_sdpa(self.attn_impl)
-        out, probs = attention(q, k, v, None, self.scale, drop, sdpa, need_weights)
+        if need_weights or not execution_policy(x, self.attn_impl, self.training).global_sdpa:
+            probs = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, nH, N, N)
+            out = F.dropout(probs, drop) @ v if drop else probs @ v  # (B, nH, N, hd)
+        else:
+            probs, out = None, global_sdpa(q, k, v, self.scale, drop)
         out = out.transpose(1, 2).reshape(B, N, C)  # (B, N, C)
-        return self.proj_drop(self.proj(out)), probs
+        return self.proj_drop(self.proj(out)), (probs if need_weights else None)
 
 
 class Block(nn.Module):
@@ -276,10 +277,10 @@ class VisionTransformer(nn.Module):
         return self.pos_drop(x + pos)
 
     def _run_blocks(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, C) -> (B, T, C); eager inference runs the batch in chunks (layers.inference_chunk)."""
-        per_chunk = inference_chunk(self, x.shape[0], x.shape[1])
-        if per_chunk:
-            return torch.cat([self._run_blocks(chunk) for chunk in x.split(per_chunk)])  # chunks fit whole
+        """(B, T, C) -> (B, T, C); eager CPU inference runs the batch in chunks (fast.in_chunks)."""
+        return in_chunks(self._forward_blocks, x, x.shape[1], execution_policy(x, training=self.training))
+
+    def _forward_blocks(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             if self.grad_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, x, use_reentrant=False)
