@@ -1,13 +1,14 @@
 """How fast is swin-hub next to timm, transformers and torchvision? Interleaved, in one process.
 
 Usage: python bench/perf.py [--families swin_t,swin_b,vit_s16,vit_b16] [--modes infer1,infer8,train8]
-                            [--impls swin-hub,timm] [--compile eager,compiled] [--reps 7] [--batch 8]
+                            [--impls swin-hub,timm] [--compile eager,compiled] [--reps 7] [--batch 8[,128,...]]
                             [--min-time 0.5] [--device cpu|cuda] [--dtype fp32|bf16] [--channels-last]
                             [--out FILE]
 
 For each family (Swin-T, Swin-B, ViT-S/16, ViT-B/16 at 224x224, 1000 classes, random weights,
 no dropout or drop path), mode (infer1: batch 1, infer8: batch --batch, train8: forward +
-cross-entropy + backward + AdamW step at batch --batch) and compile setting, every implementation
+cross-entropy + backward + AdamW step at batch --batch; with several batches, each one in turn;
+the tables name these modes by their real batch, e.g. train128) and compile setting, every implementation
 (swin-hub, timm, transformers eager/sdpa, torchvision) is built and warmed up, then timed once per
 round for --reps rounds, the order rotating each round so drift hits all of them alike.
 Prints markdown tables (img/s median and min-max, ratio to the fastest non-swin-hub peer, peak
@@ -157,8 +158,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+def probe_size(device: torch.device) -> int:
+    """Side of the probe's square matmul. A GPU needs a big one to reach its peak: 2048^3 bf16 on
+    an H200 reads ~410 TFLOP/s of its ~790, which would flatter every "% matmul peak"."""
+    return 8192 if device.type == "cuda" else 2048
+
+
+def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, reps: int = 10) -> float:
     """The yardstick for "% of matmul peak": what one large square matmul achieves here."""
+    n = probe_size(device)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     c = torch.empty(n, n, device=device, dtype=dtype)
@@ -166,11 +174,17 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, 
         torch.mm(a, b, out=c)
     times = []
     for _ in range(reps):
-        sync(device)
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=c)
-        sync(device)
-        times.append(time.perf_counter() - t0)
+        if device.type == "cuda":  # events time the kernel itself, without the launch and sync overhead
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            torch.mm(a, b, out=c)
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            torch.mm(a, b, out=c)
+            times.append(time.perf_counter() - t0)
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
@@ -285,9 +299,9 @@ class Case:
     runners: list[Runner]
 
 
-def run_case(fam: Family, family: str, mode: str, compiled: bool, args, device, gflop, bar) -> Case:
+def run_case(fam: Family, family: str, mode: str, batch: int, compiled: bool, args, device, gflop, bar) -> Case:
     train = mode.startswith("train")
-    batch = 1 if mode == "infer1" else args.batch
+    label = f"{family} {mode_label(mode, batch)} {'compiled' if compiled else 'eager'}"
     bf16 = args.dtype == "bf16"
 
     def autocast():
@@ -305,7 +319,7 @@ def run_case(fam: Family, family: str, mode: str, compiled: bool, args, device, 
             continue
         r = Runner(name)
         runners.append(r)
-        bar.set_postfix_str(f"{family} {mode} {'compiled' if compiled else 'eager'}: build {name}")
+        bar.set_postfix_str(f"{label}: build {name}")
         try:
             torch.manual_seed(0)
             model = build()
@@ -337,7 +351,7 @@ def run_case(fam: Family, family: str, mode: str, compiled: bool, args, device, 
 
     live = [r for r in runners if r.error is None]
     for rep in range(args.reps):
-        bar.set_postfix_str(f"{family} {mode} {'compiled' if compiled else 'eager'}: round {rep + 1}/{args.reps}")
+        bar.set_postfix_str(f"{label}: round {rep + 1}/{args.reps}")
         k = rep % max(len(live), 1)
         for r in live[k:] + live[:k]:  # rotate the order each round
             if r.error is not None:
@@ -360,6 +374,11 @@ def fmt(v: float) -> str:
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
+def mode_label(mode: str, batch: int) -> str:
+    """infer8 / train8 under their real batch (train128), so a table never says 8 for 128."""
+    return mode if mode == "infer1" else mode.replace("8", str(batch))
+
+
 def mode_title(mode: str, batch: int) -> str:
     if mode == "train8":
         return f"train, batch {batch} (forward + cross-entropy + backward + AdamW step)"
@@ -380,11 +399,11 @@ def render(header: list[str], cases: list[Case], peak_gflops: float, notes: list
             best_s = f"{best.name} {fmt(statistics.median(best.rates))}" if best else "-"
             ratio = f"**{statistics.median(hub.rates) / statistics.median(best.rates):.2f}**" if hub and best else "-"
             comp = "compiled" if c.compiled else "eager"
-            out.append(f"| {fams[c.family].title} | {c.mode} | {comp} | {hub_s} | {best_s} | {ratio} |")
+            out.append(f"| {fams[c.family].title} | {mode_label(c.mode, c.batch)} | {comp} | {hub_s} | {best_s} | {ratio} |")
 
     for c in cases:
         comp = "torch.compile" if c.compiled else "eager"
-        out += ["", f"### {fams[c.family].title} · {c.mode}: {mode_title(c.mode, c.batch)} · {comp}", ""]
+        out += ["", f"### {fams[c.family].title} · {mode_label(c.mode, c.batch)}: {mode_title(c.mode, c.batch)} · {comp}", ""]
         cols = ["impl", "img/s median (min-max)", "vs fastest peer", "peak MiB", "GFLOP/img", "% matmul peak"]
         if c.compiled:
             cols.append("compile s")
@@ -468,7 +487,7 @@ def main() -> None:
     ap.add_argument("--impls", default="", help="keep implementations whose name contains one of these")
     ap.add_argument("--compile", default=",".join(COMPILES))
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--batch", type=int, default=8, help="batch of infer8 and train8")
+    ap.add_argument("--batch", default="8", help="batch of infer8 and train8; a comma list runs each (128,256)")
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds each timed sample lasts at least")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
@@ -481,12 +500,22 @@ def main() -> None:
     modes = csv(args.modes, MODES)
     compiles = csv(args.compile, COMPILES)
     args.impls = csv(args.impls)
+    try:
+        batches = [int(b) for b in csv(args.batch)]
+    except ValueError:
+        raise SystemExit(f"--batch takes positive integers separated by commas, got {args.batch!r}") from None
+    if not batches or min(batches) < 1:
+        raise SystemExit(f"--batch takes positive integers separated by commas, got {args.batch!r}")
     device = torch.device(args.device)
     probe_dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     transformers.logging.set_verbosity_error()
 
     peak_start = matmul_peak_gflops(device, probe_dtype)
-    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    n = probe_size(device)
+    dev_name = cpu_name()
+    if device.type == "cuda":
+        dev_name = (f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}, TF32 matmul "
+                    f"{'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}")
 
     def header(peak_end: float | None) -> list[str]:
         end = f"{peak_end:.0f}" if peak_end is not None else "(pending)"
@@ -500,7 +529,7 @@ def main() -> None:
             + (" (autocast)" if args.dtype == "bf16" else "") + (", channels_last" if args.channels_last else ""),
             f"- versions: swin-hub {swin_hub_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, timm {timm.__version__}, "
             f"transformers {transformers.__version__}, python {platform.python_version()}",
-            f"- matmul peak ({args.dtype} 2048x2048 @ 2048x2048, median of 10): start {peak_start:.0f} GFLOP/s, "
+            f"- matmul peak ({args.dtype} {n}x{n} @ {n}x{n}, median of 10): start {peak_start:.0f} GFLOP/s, "
             f"end {end} GFLOP/s; the max is the denominator of \"% matmul peak\"",
             f"- {args.reps} rounds, each sample >= {args.min_time} s, order rotated every round; "
             "random weights, no dropout / drop path, 224x224, 1000 classes",
@@ -535,10 +564,11 @@ def main() -> None:
 
     # FLOPs are counted once per family and mode kind, on CPU in fp32 (the count is dtype-free)
     flops: dict[tuple[str, bool], float | None] = {}
-    cases_todo = [(f, m, c) for f in fam_names for m in modes for c in compiles]
+    cases_todo = [(f, m, c, b) for f in fam_names for m in modes for c in compiles
+                  for b in ([1] if m == "infer1" else batches)]
     done: list[Case] = []
     bar = tqdm(cases_todo, desc="cases", file=sys.stderr)
-    for family, mode, comp in bar:
+    for family, mode, comp, batch in bar:
         fam = fams[family]
         train = mode.startswith("train")
         if (family, train) not in flops:
@@ -548,7 +578,7 @@ def main() -> None:
             except Exception as e:
                 flops[family, train] = None
                 notes.append(f"{fam.title}: FLOP count failed ({short_error(e)}).")
-        case = run_case(fam, family, mode, comp == "compiled", args, device, flops[family, train], bar)
+        case = run_case(fam, family, mode, batch, comp == "compiled", args, device, flops[family, train], bar)
         for r in case.runners:
             if r.refused:
                 note = f"{fam.title}: {r.name} could not be built ({r.error}), so it has no row."

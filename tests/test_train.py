@@ -80,6 +80,31 @@ def test_training_learns_something(trained):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
+def test_throughput_is_recorded_per_epoch_and_for_the_run(trained):
+    """Images per second of the training steps alone: higher than the epoch's images over its
+    wall time, which also holds evaluation and the checkpoint."""
+    out, results = trained
+    history = json.loads((out / "history.json").read_text())
+    per_epoch = [h["train_samples_per_second"] for h in history]
+    assert per_epoch[0] > 96 / history[0]["seconds"]
+    overall = json.loads((out / "all_results.json").read_text())["train_samples_per_second"]
+    assert overall == results["train_samples_per_second"]
+    assert min(per_epoch) * 0.99 <= overall <= max(per_epoch) * 1.01
+
+
+def test_step_clock_synchronises_cuda_before_reading_the_time(monkeypatch):
+    from swin_hub.train.loop import StepClock
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    clock = StepClock(torch.device("cuda"))
+    clock.start()
+    clock.stop()
+    assert len(calls) == 2 and clock.seconds > 0
+    StepClock(torch.device("cpu")).start()
+    assert len(calls) == 2
+
+
 def test_output_dir_in_use_is_refused_without_resume_or_overwrite(trained):
     with pytest.raises(FileExistsError, match="resume_from_checkpoint latest"):
         train(parse_args(tiny_args(trained[0], "--num_train_epochs", "1")))
@@ -106,6 +131,34 @@ def test_resume_after_sigkill_gives_the_weights_of_an_uninterrupted_run(tmp_path
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_loader_workers_give_the_weights_of_a_run_without_them(tmp_path):
+    """Persistent workers augment each epoch as the main process would (per-sample seeds)."""
+    common = ("--num_train_epochs", "2", "--max_train_samples", "32", "--max_eval_samples", "16")
+    for workers in ("0", "2"):
+        train(parse_args(tiny_args(tmp_path / workers, *common, "--num_workers", workers)))
+    a = load_file(tmp_path / "0" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "2" / "last" / "model.safetensors")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_torch_compile_trains_saves_the_keys_of_an_eager_run_and_resumes(tmp_path):
+    kwargs = {**TINY_SWIN, "depths": [1], "num_heads": [1]}  # one block: a compile of seconds, not minutes, on a CPU
+    common = ("--num_train_epochs", "1", "--max_train_samples", "32", "--max_eval_samples", "16")
+    train(parse_args(tiny_args(tmp_path / "eager", *common, kwargs=kwargs)))
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    train(parse_args(tiny_args(tmp_path / "compiled", *common, "--torch_compile", kwargs=kwargs)))
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
+    assert json.loads((tmp_path / "compiled" / "training_args.json").read_text())["torch_compile"] is True
+    for weights in ("model.safetensors", "last/model.safetensors", "checkpoints/step_2/model.safetensors"):
+        assert load_file(tmp_path / "compiled" / weights).keys() == load_file(tmp_path / "eager" / weights).keys(), weights
+    timm.create_model(f"local-dir:{tmp_path / 'compiled'}", pretrained=True)
+    resumed = train(parse_args(tiny_args(tmp_path / "compiled", *common, "--torch-compile", "--num_train_epochs", "2",
+                                         "--resume_from_checkpoint", "latest", kwargs=kwargs)))
+    assert resumed["epochs"] == 2
 
 
 def test_latest_checkpoint_ignores_a_half_written_one(tmp_path):

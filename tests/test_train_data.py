@@ -15,7 +15,8 @@ import torch
 from torchvision.transforms import PILToTensor
 
 from swin_hub.train.args import parse_args
-from swin_hub.train.data import DataError, ImageDataset, Split, load_data, to_rgb, verify_images
+from swin_hub.train.data import (DataError, ImageDataset, Split, auto_workers, data_loader, load_data, to_rgb,
+                                  verify_images)
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30)]
 
@@ -505,3 +506,56 @@ def test_too_few_images_to_stratify_is_a_data_error_with_advice(tmp_path):
     tree(tmp_path, {"a": 2, "b": 2, "c": 2})  # 15% of 6 images: 1 validation image for 3 classes
     with pytest.raises(DataError, match="cannot be split .* 3 classes"):
         load("--train_dir", tmp_path)
+
+
+# --- 8. loaders -------------------------------------------------------------------------------
+
+
+def test_num_workers_is_auto_by_default_and_accepts_a_count():
+    assert parse_args([]).num_workers is None
+    assert parse_args(["--num_workers", "auto"]).num_workers is None
+    assert parse_args(["--num-workers", "0"]).num_workers == 0
+    with pytest.raises(SystemExit):
+        parse_args(["--num_workers", "-1"])
+
+
+def test_auto_workers_is_zero_on_cpu_and_up_to_eight_per_gpu_process(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(32)), raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 32)
+    assert auto_workers(torch.device("cpu")) == 0
+    assert auto_workers(torch.device("cuda")) == 8
+    assert auto_workers(torch.device("cuda"), processes_per_machine=8) == 4  # 32 cores shared by 8 GPU processes
+    assert auto_workers(torch.device("cuda"), processes_per_machine=64) == 1
+
+
+def test_loader_with_workers_pins_on_cuda_and_keeps_its_workers():
+    dataset = ImageDataset(Split([np.zeros((4, 4), np.uint8)] * 8, [0, 1] * 4), PILToTensor())
+    on_gpu = data_loader(dataset, 4, workers=2, device=torch.device("cuda"))  # built only: no worker starts
+    assert on_gpu.pin_memory and on_gpu.persistent_workers and on_gpu.prefetch_factor > 2
+    on_cpu = data_loader(dataset, 4, workers=2, device=torch.device("cpu"))
+    assert not on_cpu.pin_memory and on_cpu.persistent_workers
+    in_process = data_loader(dataset, 4, workers=0, device=torch.device("cpu"))
+    assert in_process.num_workers == 0 and not in_process.persistent_workers
+
+
+def test_persistent_workers_draw_each_epochs_augmentation_like_the_main_process():
+    """Workers that outlive an epoch must still see the next one: the same crops as without
+    workers (what exact resume relies on), and new crops each epoch."""
+    from torchvision import transforms as T
+
+    images = [np.random.default_rng(i).integers(0, 255, (16, 16), dtype=np.uint8) for i in range(8)]
+    augment = T.Compose([T.RandomResizedCrop(8, scale=(0.2, 1.0)), T.PILToTensor()])
+
+    def two_epochs(workers: int) -> list[torch.Tensor]:
+        dataset = ImageDataset(Split(images, [0, 1] * 4), augment, seed=1)
+        loader = data_loader(dataset, 4, workers=workers, device=torch.device("cpu"))
+        epochs = []
+        for epoch in range(2):
+            dataset.epoch = epoch
+            epochs.append(torch.cat([x for x, _ in loader]))
+        return epochs
+
+    main_process, workers = two_epochs(0), two_epochs(2)
+    assert not torch.equal(main_process[0], main_process[1])
+    for a, b in zip(main_process, workers):
+        assert torch.equal(a, b)

@@ -30,6 +30,14 @@ def _json(text: str) -> dict:
     return value
 
 
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--num_workers must be 'auto' or a count >= 0, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="swin-hub train", description="Fine-tune a swin-hub Swin / ViT with Accelerate.")
     # model
@@ -39,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add("--pretrained", action="store_true", help="start from the registered name's official weights")
     p.add("--freeze_backbone", action="store_true", help="train the head only (linear probing)")
     p.add("--gradient_checkpointing", action="store_true")
+    p.add("--torch_compile", action="store_true",
+          help="torch.compile the training forward/backward (the first steps compile; evaluation stays eager)")
     # data
     p.add("--dataset_name", default=None,
           help="'digits' (bundled, the default), a datasets folder (save_to_disk), 'imagefolder', or a Hub id")
@@ -52,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add("--max_train_samples", type=int, default=None)
     p.add("--max_eval_samples", type=int, default=None)
     p.add("--skip_corrupt_images", action="store_true", help="skip unreadable image files (counted) instead of failing")
-    p.add("--num_workers", type=int, default=0)
+    p.add("--num_workers", type=_workers, default=None,
+          help="data loader processes; default 'auto': on CUDA min(8, CPU cores per GPU process), on CPU 0")
     # augmentation and regularisation (timm's implementations)
     p.add("--crop_scale_min", type=float, default=0.08, help="RandomResizedCrop's smallest area share")
     p.add("--hflip", type=float, default=0.5, help="horizontal flip probability (0 for digits / text)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,18 @@ class ImageDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, split: Split, transform: Callable, seed: int | None = None):
-        self.split, self.transform, self.seed, self.epoch = split, transform, seed, 0
+        self.split, self.transform, self.seed = split, transform, seed
+        # in shared memory: persistent loader workers keep the copy of the dataset they started
+        # with, and must still see each new epoch the training loop sets
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch.fill_(value)
 
     def __len__(self) -> int:
         return len(self.split)
@@ -129,6 +141,26 @@ class ImageDataset(torch.utils.data.Dataset):
             random.setstate(py_state)
             np.random.set_state(np_state)
         return pixels, self.split.labels[i]
+
+
+def auto_workers(device: torch.device, processes_per_machine: int = 1) -> int:
+    """Loader processes for `--num_workers auto`: on CUDA, enough to keep a GPU fed with decoded
+    and augmented images (up to 8 per GPU process, sharing the machine's cores); on the CPU,
+    none, since workers would compete with the model for the same cores."""
+    if device.type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores // processes_per_machine))
+
+
+def data_loader(dataset: ImageDataset, batch_size: int, workers: int, device: torch.device, shuffle: bool = False,
+                drop_last: bool = False) -> torch.utils.data.DataLoader:
+    """A loader that keeps an accelerator busy: pinned batches on CUDA (so the copy to the GPU
+    can overlap compute), workers kept alive across epochs (no restart and dataset copy per
+    epoch), and a few batches per worker queued ahead to absorb slow images."""
+    parallel = {"persistent_workers": True, "prefetch_factor": 4} if workers > 0 else {}
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                                       num_workers=workers, pin_memory=device.type == "cuda", **parallel)
 
 
 # --- sources ----------------------------------------------------------------------------------

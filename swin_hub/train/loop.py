@@ -32,10 +32,11 @@ from tqdm.auto import tqdm
 from .. import timm as _registration  # noqa: F401  (registers scratch_* with timm)
 from ..metrics import classification_metrics
 from .args import parse_args
-from .data import ImageData, ImageDataset, load_data
+from .data import ImageData, ImageDataset, auto_workers, data_loader, load_data
 
 _logger = logging.getLogger("swin_hub.train")
 STATE_FILE = "trainer_state.json"
+POSTFIX_EVERY = 10  # steps between progress-bar loss readings
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -113,6 +114,27 @@ def evaluate_model(model, loader, accelerator: Accelerator, class_names: list[st
     return metrics, {"scores": scores.softmax(-1).numpy(), "references": refs.numpy()}
 
 
+class StepClock:
+    """Wall-clock seconds of the training steps alone, between start() and stop() (evaluation and
+    checkpoint writing stay outside). CUDA kernels run asynchronously: the device is synchronised
+    before each reading, else the clock would time their launch, not their work (and
+    wait_for_everyone() only syncs processes, not the device)."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.seconds, self._since = device, 0.0, 0.0
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def start(self) -> None:
+        self._since = self._now()
+
+    def stop(self) -> None:
+        self.seconds += self._now() - self._since
+
+
 # --- checkpoints -----------------------------------------------------------------------------------
 
 
@@ -169,7 +191,9 @@ def train(args) -> dict:
         mixed_precision=args.mixed_precision,
         log_with="tensorboard" if args.with_tracking else None,
         project_dir=str(output_dir / "runs"),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+        # non_blocking: pinned batches are copied to the GPU while it still computes the last step
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed,
+                                                   non_blocking=torch.cuda.is_available()),
     )
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -186,13 +210,12 @@ def train(args) -> dict:
         freeze_backbone(model)
     train_tf, eval_tf = transforms(model, args)
     mixing = args.mixup > 0 or args.cutmix > 0
-    train_loader = torch.utils.data.DataLoader(
-        ImageDataset(data.train, train_tf, seed=args.seed), batch_size=args.per_device_train_batch_size, shuffle=True,
-        num_workers=args.num_workers, drop_last=mixing,
-    )
-    eval_loader = torch.utils.data.DataLoader(
-        ImageDataset(data.validation, eval_tf), batch_size=args.per_device_eval_batch_size, num_workers=args.num_workers,
-    )
+    device = accelerator.device
+    sharing_cores = min(accelerator.num_processes, max(1, torch.cuda.device_count()))  # one process per GPU of this machine
+    workers = args.num_workers if args.num_workers is not None else auto_workers(device, sharing_cores)
+    train_loader = data_loader(ImageDataset(data.train, train_tf, seed=args.seed), args.per_device_train_batch_size,
+                               workers, device, shuffle=True, drop_last=mixing)
+    eval_loader = data_loader(ImageDataset(data.validation, eval_tf), args.per_device_eval_batch_size, workers, device)
     optimizer = create_optimizer_v2(model, opt=args.optimizer, lr=args.learning_rate, weight_decay=args.weight_decay,
                                     momentum=args.momentum, layer_decay=args.layer_decay)
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
@@ -204,6 +227,10 @@ def train(args) -> dict:
     scheduler = scheduler_for(args, optimizer, args.num_warmup_steps * accelerator.num_processes,
                               max_steps * accelerator.num_processes, steps_per_epoch * accelerator.num_processes)
     scheduler = accelerator.prepare(scheduler)
+    # a compiled wrapper for the training steps only: `model` itself (saved, checkpointed, copied
+    # for EMA / SWA, evaluated) keeps its plain state_dict keys and stays eager, so evaluation's
+    # no_grad / eval mode / odd last batch cost no recompilation
+    compiled = torch.compile(model) if args.torch_compile else model
 
     unwrapped = accelerator.unwrap_model(model)
     ema = timm.utils.ModelEmaV3(unwrapped, decay=args.ema_decay) if args.ema_decay else None
@@ -231,11 +258,13 @@ def train(args) -> dict:
         accelerator.init_trackers("swin-hub", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
 
     _logger.info(f"{data.source}: {len(data.train)} train / {len(data.validation)} validation images, {len(names)} classes; "
-                 f"{accelerator.num_processes} process(es), {max_steps} steps over {epochs} epochs")
+                 f"{accelerator.num_processes} process(es), {max_steps} steps over {epochs} epochs, "
+                 f"{workers} loader worker(s) per process{', torch.compile' if args.torch_compile else ''}")
     progress = tqdm(total=max_steps, initial=state["completed_steps"], desc="train", unit="step",
                     disable=not accelerator.is_local_main_process)
     every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
     start = time.time()
+    run_samples, run_seconds = 0, 0.0  # training steps of this invocation, for the overall throughput
     stop = False
     for epoch in range(state["epoch"], epochs):
         model.train()
@@ -243,12 +272,14 @@ def train(args) -> dict:
         train_loader.dataset.epoch = epoch  # per-sample augmentation seeds (see ImageDataset)
         skip = state["batches_in_epoch"] if epoch == state["epoch"] else 0
         active = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-        state["batches_in_epoch"], losses = skip, []
+        state["batches_in_epoch"], losses, samples = skip, [], 0
+        clock = StepClock(device)
+        clock.start()
         for x, y in active:
             with accelerator.accumulate(model):
                 if mixup is not None:
                     x, y = mixup(x, y)
-                loss = criterion(model(x), y)
+                loss = criterion(compiled(x), y)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
@@ -257,17 +288,25 @@ def train(args) -> dict:
                 optimizer.zero_grad()
             state["batches_in_epoch"] += 1
             losses.append(loss.detach())
+            samples += len(x)
             if not accelerator.sync_gradients:
                 continue
             state["completed_steps"] += 1
             if ema is not None:
                 ema.update(unwrapped, step=state["completed_steps"])
             progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if state["completed_steps"] % POSTFIX_EVERY == 0:  # .item() waits for the device: not every step
+                progress.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             if every and state["completed_steps"] % every == 0:
+                clock.stop()
                 save_checkpoint(accelerator, output_dir, {**state, "epoch": epoch})
+                clock.start()
             if state["completed_steps"] >= max_steps:
                 break
+        clock.stop()
+        samples = int(accelerator.reduce(torch.tensor(samples, device=device), "sum"))  # images of all processes
+        throughput = samples / clock.seconds if samples else float("nan")  # nan: resumed at the epoch's end
+        run_samples, run_seconds = run_samples + samples, run_seconds + clock.seconds
         if swa is not None and epoch >= args.swa_start_epoch:
             swa.update_parameters(unwrapped)
         train_loss = accelerator.gather(torch.stack(losses).mean()[None]).mean().item() if losses else float("nan")
@@ -275,6 +314,7 @@ def train(args) -> dict:
         metrics, _ = evaluate_model(evaluated, eval_loader, accelerator, names, desc=f"eval epoch {epoch}")
         record = {"epoch": epoch, "step": state["completed_steps"], "train_loss": train_loss,
                   "learning_rate": scheduler.get_last_lr()[0], "seconds": round(time.time() - start, 1),
+                  "train_samples_per_second": round(throughput, 2),
                   **{k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}}
         state["history"].append(record)
         if args.with_tracking:
@@ -290,7 +330,8 @@ def train(args) -> dict:
         else:
             state["evals_without_improvement"] += 1
         accelerator.wait_for_everyone()
-        _logger.info(f"epoch {epoch}: train_loss {train_loss:.4f}, eval_{args.metric_for_best_model} {value:.4f}")
+        _logger.info(f"epoch {epoch}: train_loss {train_loss:.4f}, eval_{args.metric_for_best_model} {value:.4f}, "
+                     f"{throughput:.1f} train images/s")
         stop = state["completed_steps"] >= max_steps or (
             args.early_stopping_patience is not None and state["evals_without_improvement"] >= args.early_stopping_patience)
         state.update(epoch=epoch + 1, batches_in_epoch=0)
@@ -299,10 +340,12 @@ def train(args) -> dict:
         if stop:
             break
     progress.close()
-    return finish(args, accelerator, model, ema, swa, eval_loader, data, state, output_dir, time.time() - start)
+    return finish(args, accelerator, model, ema, swa, eval_loader, data, state, output_dir, time.time() - start,
+                  run_samples / run_seconds if run_seconds else None)
 
 
-def finish(args, accelerator, model, ema, swa, eval_loader, data: ImageData, state: dict, output_dir: Path, seconds: float) -> dict:
+def finish(args, accelerator, model, ema, swa, eval_loader, data: ImageData, state: dict, output_dir: Path, seconds: float,
+           samples_per_second: float | None) -> dict:
     """Last model to `last/`, final evaluation of the best one, results, history and plots."""
     names = data.class_names
     last = swa.module if swa is not None else (ema.module if ema is not None else accelerator.unwrap_model(model))
@@ -322,6 +365,7 @@ def finish(args, accelerator, model, ema, swa, eval_loader, data: ImageData, sta
                             device=accelerator.device)
     results = {**metrics, "best_epoch": state["best_epoch"], "epochs": state["epoch"],
                "train_steps": state["completed_steps"], "train_runtime_seconds": round(seconds, 1),
+               "train_samples_per_second": round(samples_per_second, 2) if samples_per_second else None,
                "train_samples": len(data.train), "num_processes": accelerator.num_processes, "dataset": data.source,
                "process_weight_checksums": accelerator.gather(checksum).tolist()}
     if accelerator.is_main_process:
