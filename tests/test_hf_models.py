@@ -11,7 +11,9 @@ import timm
 import torch
 import torch.nn.functional as F
 from helpers import perturb_
+from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
 import swin_hub
@@ -22,6 +24,7 @@ from swin_hub import (
     ScratchViTConfig,
     ScratchViTForImageClassification,
     ScratchViTModel,
+    SwinTransformer,
     ViTConfig,
     VisionTransformer,
 )
@@ -384,17 +387,12 @@ def test_vit_other_size_without_interpolation_raises():
 # 8. activation (gradient) checkpointing ---------------------------------------------------------
 
 
-def _enable_checkpointing(model):
-    # transformers v5 renamed gradient_checkpointing_enable (now a deprecated alias)
-    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-    enable()
-
-
 def _grads_and_block_calls(model, x, labels):
     first_block = model.model.layers[0].blocks[0] if hasattr(model.model, "layers") else model.model.blocks[0]
     calls = []
-    # a pre-hook: non-reentrant checkpointing may stop the recompute early, before a forward hook runs
-    handle = first_block.register_forward_pre_hook(lambda *a: calls.append(1))
+    # on the block's attention: transformers' layers checkpoint forward (not __call__), so the
+    # recompute runs the submodules' hooks, not the block's own
+    handle = first_block.attn.register_forward_pre_hook(lambda *a: calls.append(1))
     model.zero_grad(set_to_none=True)
     model(pixel_values=x, labels=labels).loss.backward()
     handle.remove()
@@ -402,21 +400,66 @@ def _grads_and_block_calls(model, x, labels):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_checkpointing_enable_gives_identical_gradients(kind):
+@pytest.mark.parametrize("use_reentrant", [False, True])
+def test_checkpointing_enable_gives_identical_gradients(kind, use_reentrant):
     model = make_classifier(kind).train()
     x, labels = pixels(), torch.tensor([0, 1])
     plain, plain_calls = _grads_and_block_calls(model, x, labels)
-    _enable_checkpointing(model)
-    if kind == "swin":
-        assert all(stage.grad_checkpointing for stage in model.model.layers)
-    else:
-        assert model.model.grad_checkpointing
+    model.activation_checkpointing_enable({"use_reentrant": use_reentrant})
     ckpt, ckpt_calls = _grads_and_block_calls(model, x, labels)
     assert plain_calls == 1
     assert ckpt_calls == 2  # the block is recomputed in the backward pass
     assert plain.keys() == ckpt.keys()
     for n in plain:
         torch.testing.assert_close(ckpt[n], plain[n], msg=n)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("use_reentrant", [False, True])
+def test_checkpointing_kwargs_reach_every_block(kind, use_reentrant):
+    """transformers v5's convention: every block is a GradientCheckpointingLayer that runs under
+    the checkpoint function built from the kwargs given (the model's own timm switch stays off)."""
+    model = make_classifier(kind).train()
+    model.activation_checkpointing_enable({"use_reentrant": use_reentrant})
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    assert len(layers) == (sum(SWIN_ARCH["depths"]) if kind == "swin" else VIT_ARCH["depth"])
+    assert all(layer.gradient_checkpointing for layer in layers)
+    calls = []
+    for layer in layers:
+        func = layer._gradient_checkpointing_func
+        assert func.func is torch.utils.checkpoint.checkpoint and func.keywords == {"use_reentrant": use_reentrant}
+        layer._gradient_checkpointing_func = lambda *a, _f=func, **k: calls.append(_f.keywords) or _f(*a, **k)
+    model(pixel_values=pixels(), labels=torch.tensor([0, 1])).loss.backward()
+    assert calls == [{"use_reentrant": use_reentrant}] * len(layers)
+    assert not model.model.grad_checkpointing if kind == "vit" else not any(s.grad_checkpointing for s in model.model.layers)
+
+
+def test_checkpointing_every_n_layers_counts_the_blocks():
+    model = make_classifier("swin").train()
+    model.activation_checkpointing_enable(every_n_layers=2)
+    flags = [m.gradient_checkpointing for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    assert flags == [True, False] * (sum(SWIN_ARCH["depths"]) // 2)
+
+
+def test_checkpointing_reaches_a_timm_model_wrapped_by_to_transformers():
+    timm_model = timm.create_model("scratch_vit_b", **VIT_ARCH, num_classes=NUM_LABELS).train()
+    model = swin_hub.to_transformers(timm_model)
+    model.activation_checkpointing_enable({"use_reentrant": True})
+    blocks = list(timm_model.blocks)
+    assert all(isinstance(b, GradientCheckpointingLayer) and b.gradient_checkpointing for b in blocks)
+    model(pixel_values=pixels(), labels=torch.tensor([0, 1])).loss.backward()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_checkpointing_layers_keep_the_state_dict_keys_and_pickle(kind, tmp_path):
+    model = make_classifier(kind)
+    pure = VisionTransformer if kind == "vit" else SwinTransformer
+    assert strip_prefix(model.state_dict()).keys() == pure(model.model.cfg).state_dict().keys()
+    torch.save(model, tmp_path / "model.pt")
+    again = torch.load(tmp_path / "model.pt", weights_only=False).eval()
+    x = pixels()
+    with torch.no_grad():
+        assert torch.equal(again(pixel_values=x).logits, model(pixel_values=x).logits)
 
 
 # 9. training -------------------------------------------------------------------------------------
@@ -470,7 +513,7 @@ def test_is_activation_checkpointing_reports_the_switch():
     assert model.is_activation_checkpointing
     model.activation_checkpointing_disable()
     assert not model.is_activation_checkpointing
-    assert not any(stage.grad_checkpointing for stage in model.model.layers)
+    assert not any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
 
 
 @pytest.mark.parametrize("kind", ["swin", "vit"])
@@ -490,3 +533,165 @@ def test_saved_weights_load_into_timm_through_pretrained_cfg_overlay(kind, tmp_p
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(timm_model(x), hf_model(x).logits)
+
+
+# 11. from_pretrained(None, config=..., state_dict=...) -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_pretrained_none_loads_an_in_memory_state_dict(kind):
+    model = make_classifier(kind)
+    x = pixels()
+    for state_dict in (model.state_dict(), strip_prefix(model.state_dict())):  # ours, or the pure / timm model's
+        loaded = type(model).from_pretrained(None, config=model.config, state_dict=state_dict).eval()
+        with torch.no_grad():
+            assert torch.equal(loaded(pixel_values=x).logits, model(pixel_values=x).logits)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_pretrained_none_is_strict_about_weights_that_do_not_fit(kind):
+    model = make_classifier(kind)
+    cls, config, state_dict = type(model), model.config, model.state_dict()
+    incomplete = {k: v for k, v in state_dict.items() if "norm" not in k}
+    with pytest.raises(ValueError, match=r"do not fit .*missing \['model\."):
+        cls.from_pretrained(None, config=config, state_dict=incomplete)
+    with pytest.raises(RuntimeError, match=r"model.head.weight: \(5, \d+\) in state_dict vs \(3, \d+\)"):
+        other_head = {k: v for k, v in state_dict.items() if not k.startswith("model.head.")}
+        cls.from_pretrained(None, config=config, state_dict={**other_head, **make_classifier(kind, num_labels=5).state_dict()})
+    with pytest.raises(ValueError, match="needs config= and state_dict="):
+        cls.from_pretrained(None, config=config)
+
+
+# 12. hidden states are the forward's own tensors ------------------------------------------------
+
+
+def _backward_with_retained(model, output_hidden_states=True, output_attentions=False):
+    out = model(pixel_values=pixels(), output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+    kept = [t for name in ("hidden_states", "reshaped_hidden_states", "attentions") for t in (out.get(name) or ())]
+    for t in kept:
+        t.retain_grad()
+    out.logits.sum().backward()
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hidden_states_receive_gradients_through_retain_grad(kind):
+    out = _backward_with_retained(make_classifier(kind).train())
+    for i, h in enumerate(out.hidden_states):
+        assert h.grad is not None and h.grad.abs().sum() > 0, i
+
+
+def test_swin_reshaped_hidden_states_are_the_hidden_states_as_maps():
+    out = _backward_with_retained(make_classifier("swin").train())
+    assert len(out.reshaped_hidden_states) == len(out.hidden_states) == 1 + len(SWIN_ARCH["depths"])
+    for i, (tokens, fmap) in enumerate(zip(out.hidden_states, out.reshaped_hidden_states)):
+        B, C, H, W = fmap.shape
+        assert torch.equal(fmap, tokens.transpose(1, 2).reshape(B, C, H, W)), i
+        assert fmap.grad is not None and fmap.grad.abs().sum() > 0, i
+
+
+def test_swin_attentions_receive_gradients_through_retain_grad():
+    out = _backward_with_retained(make_classifier("swin").train(), output_hidden_states=False, output_attentions=True)
+    for i, a in enumerate(out.attentions):
+        assert a.grad is not None and a.grad.abs().sum() > 0, i
+
+
+def test_vit_attentions_receive_gradients_through_retain_grad():
+    out = _backward_with_retained(make_classifier("vit").train(), output_hidden_states=False, output_attentions=True)
+    for i, a in enumerate(out.attentions):
+        assert a.grad is not None and a.grad.abs().sum() > 0, i
+
+
+# 13. input embeddings (PEFT) --------------------------------------------------------------------
+
+
+class LoRALinear(nn.Module):
+    """base(x) + x A^T B^T with B = 0 at the start: a LoRA adapter, as PEFT adds to a frozen model."""
+
+    def __init__(self, base: nn.Linear, rank: int = 2):
+        super().__init__()
+        self.base = base
+        self.a = nn.Parameter(0.1 * torch.randn(rank, base.in_features))
+        self.b = nn.Parameter(torch.zeros(base.out_features, rank))
+
+    def forward(self, x):
+        return self.base(x) + x @ self.a.T @ self.b.T
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_get_input_embeddings_is_the_patch_embedding(kind):
+    model = make_classifier(kind)
+    assert model.get_input_embeddings() is model.model.patch_embed
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_frozen_model_trains_lora_adapters_under_reentrant_checkpointing(kind):
+    """PEFT's recipe: frozen weights, adapters, enable_input_require_grads, checkpointing."""
+    model = make_classifier(kind).train().requires_grad_(False)
+    blocks = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    for block in blocks:
+        block.attn.qkv = LoRALinear(block.attn.qkv)
+    model.enable_input_require_grads()
+    model.activation_checkpointing_enable({"use_reentrant": True})
+    model(pixel_values=pixels(), labels=torch.tensor([0, 1])).loss.backward()
+    for i, block in enumerate(blocks):
+        assert block.attn.qkv.b.grad is not None and block.attn.qkv.b.grad.abs().sum() > 0, i
+    assert all(p.grad is None for n, p in model.named_parameters() if not n.endswith((".a", ".b")))
+
+
+# 14. transformers' config names -----------------------------------------------------------------
+
+
+def test_swin_config_answers_to_transformers_names():
+    cfg = make_config("swin")
+    assert cfg.hidden_size == SWIN_ARCH["embed_dim"] * 2 ** (len(SWIN_ARCH["depths"]) - 1)  # last stage, as SwinConfig
+    assert cfg.num_hidden_layers == len(SWIN_ARCH["depths"])  # stages, as SwinConfig
+    assert cfg.num_attention_heads == SWIN_ARCH["num_heads"]
+    assert (cfg.image_size, cfg.num_channels, cfg.patch_size) == (64, 3, 4)
+
+
+def test_vit_config_answers_to_transformers_names():
+    cfg = make_config("vit")
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads) == (64, 2, 2)
+    assert (cfg.image_size, cfg.num_channels, cfg.patch_size) == (64, 3, 16)
+
+
+def test_transformers_names_set_the_timm_fields():
+    cfg = ScratchViTConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, image_size=48, num_channels=1)
+    assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.img_size, cfg.in_chans) == (32, 3, 4, 48, 1)
+    cfg.hidden_size = 64
+    assert cfg.embed_dim == 64 and cfg.to_model_config().embed_dim == 64
+    swin = ScratchSwinConfig(**SWIN_ARCH, num_channels=1, hidden_size=256)
+    assert swin.in_chans == 1
+    with pytest.raises(ValueError, match="hidden_size=100 does not match"):
+        ScratchSwinConfig(**SWIN_ARCH, hidden_size=100)
+    with pytest.raises(ValueError, match="disagree"):
+        ScratchViTConfig(hidden_size=32, embed_dim=64)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_config_json_keeps_timm_fields_only_and_round_trips_transformers_names(kind, tmp_path):
+    model = make_classifier(kind)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    names = ("hidden_size", "num_hidden_layers", "num_attention_heads", "image_size", "num_channels")
+    assert not set(names) & set(saved) and not set(names) & set(saved["model_args"])
+    again = AutoConfig.from_pretrained(tmp_path)
+    assert {n: getattr(again, n) for n in names} == {n: getattr(model.config, n) for n in names}
+    assert again.model_args() == model.config.model_args()
+
+
+# 15. attention implementation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_set_attn_implementation_reaches_the_attention_modules(kind):
+    model = make_classifier(kind)
+    x = pixels()
+    with torch.no_grad():
+        before = model(pixel_values=x).logits
+        for impl in ("eager", "sdpa"):
+            model.set_attn_implementation(impl)
+            assert model.config._attn_implementation == impl and model.model.cfg.attn_impl == impl
+            assert {m.attn_impl for m in model.modules() if hasattr(m, "attn_impl")} == {impl}
+            torch.testing.assert_close(model(pixel_values=x).logits, before, rtol=1e-5, atol=1e-5)

@@ -7,6 +7,11 @@ On save, timm's fields are derived from them (`architecture`, `num_classes`, `mo
 without `num_classes` (timm passes that itself), `pretrained_cfg`, `label_names`), plus
 `auto_map` pointing at the code files a saved repo carries for `trust_remote_code` (the image
 processor's entry too: see `ScratchImageProcessor.to_dict`).
+
+Generic transformers code reads the common names (`hidden_size`, `num_hidden_layers`,
+`num_attention_heads`, `image_size`, `num_channels`, `patch_size`): they are aliases of the timm
+fields (`attribute_map`) or, for Swin's `hidden_size` and `num_hidden_layers`, derived from them
+as transformers' SwinConfig does. Only the timm fields are stored and saved.
 """
 
 from __future__ import annotations
@@ -33,10 +38,21 @@ class _ArchConfig(PretrainedConfig):
     default_architecture = None  # timm name used when none is recorded
     default_data = None  # preprocessing of the family's official weights
     model_classes = None  # (backbone, classifier) class names, for auto_map
+    # transformers' common names -> our fields (PretrainedConfig redirects reads and writes)
+    attribute_map = {"image_size": "img_size", "num_channels": "in_chans", "num_attention_heads": "num_heads"}
+    derived_names = ()  # transformers' names computed from the architecture (read-only properties)
 
     def __init__(self, **kwargs):
         for key in DERIVED_KEYS:
             kwargs.pop(key, None)
+        for alias, name in self.attribute_map.items():
+            if alias in kwargs:
+                value = kwargs.pop(alias)
+                if kwargs.setdefault(name, value) != value:
+                    raise ValueError(
+                        f"{alias}={value!r} and {name}={kwargs[name]!r} disagree: {alias} is another name for {name}"
+                    )
+        derived = {name: kwargs.pop(name) for name in self.derived_names if name in kwargs}
         architecture = kwargs.pop("architecture", None) or self.default_architecture
         pretrained_cfg = kwargs.pop("pretrained_cfg", None) or {}
         arch = {f.name: kwargs.pop(f.name) for f in fields(self.arch_cls) if f.name in kwargs}
@@ -53,6 +69,12 @@ class _ArchConfig(PretrainedConfig):
         for name, value in {**defaults, **arch}.items():
             setattr(self, name, list(value) if isinstance(value, tuple) else value)
         self.to_model_config()  # validate now, with the dataclass's error messages
+        for name, value in derived.items():
+            if getattr(self, name) != value:
+                raise ValueError(
+                    f"{name}={value!r} does not match this architecture's {getattr(self, name)!r}: "
+                    f"{name} follows from the other fields ({type(self).__name__}.{name} says how)"
+                )
 
     @classmethod
     def from_dict(cls, config_dict: dict, **kwargs):
@@ -126,9 +148,20 @@ class ScratchSwinConfig(_ArchConfig):
     default_architecture = "scratch_swin_t"
     model_classes = ("ScratchSwinModel", "ScratchSwinForImageClassification")
     default_data = dict(interpolation="bicubic", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    derived_names = ("hidden_size", "num_hidden_layers")
 
     def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
         super().__init__(**kwargs)
+
+    @property
+    def hidden_size(self) -> int:
+        """The last stage's width, as in transformers' SwinConfig (what VisionEncoderDecoder reads)."""
+        return self.embed_dim * 2 ** (len(self.depths) - 1)
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """The number of stages, as in transformers' SwinConfig."""
+        return len(self.depths)
 
 
 class ScratchViTConfig(_ArchConfig):
@@ -139,6 +172,7 @@ class ScratchViTConfig(_ArchConfig):
     default_architecture = "scratch_vit_b"
     model_classes = ("ScratchViTModel", "ScratchViTForImageClassification")
     default_data = dict(interpolation="bicubic", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    attribute_map = {**_ArchConfig.attribute_map, "hidden_size": "embed_dim", "num_hidden_layers": "depth"}
 
     def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
         super().__init__(**kwargs)

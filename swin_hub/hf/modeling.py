@@ -1,26 +1,35 @@
 """transformers front door: PreTrainedModels that wrap the SAME pure-PyTorch models timm uses.
 
-`ScratchSwinModel` / `ScratchViTModel` return `BaseModelOutputWithPooling`; the
-`...ForImageClassification` classes return `ImageClassifierOutput` with a loss when `labels`
-are given (regression / single-label / multi-label by `config.problem_type`, as transformers).
+`ScratchViTModel` returns `BaseModelOutputWithPooling`, `ScratchSwinModel` its subclass with
+transformers' Swin field `reshaped_hidden_states`; the `...ForImageClassification` classes return
+`ImageClassifierOutput` (Swin: plus `reshaped_hidden_states`) with a loss when `labels` are given
+(regression / single-label / multi-label by `config.problem_type`, as transformers).
+
+The wrappers follow transformers' conventions where generic code (Trainer, PEFT) relies on them:
+the blocks are `GradientCheckpointingLayer`s, `get_input_embeddings()` is the patch embedding,
+`set_attn_implementation` reaches the attention modules. What differs from transformers is said
+where it differs: the strict `from_pretrained`, and Swin's per-stage outputs (`_swin_forward`).
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
 from ..models.fast import execution_policy
 from ..models.layers import init_weights
-from ..models.swin import SwinTransformer, WindowAttention
-from ..models.vit import VisionTransformer
+from ..models.swin import SwinBlock, SwinTransformer, WindowAttention
+from ..models.vit import Block, VisionTransformer
 from .configuration import ScratchSwinConfig, ScratchViTConfig
 from .image_processing import ScratchImageProcessor
 
@@ -55,6 +64,42 @@ def repo_code_files() -> dict[str, str]:
     return files
 
 
+@dataclass
+class ScratchSwinModelOutput(BaseModelOutputWithPooling):
+    """transformers' `SwinModelOutput` fields: `reshaped_hidden_states` holds each hidden state
+    as a (B, C, H, W) map (a view of the (B, H*W, C) tensor in `hidden_states`)."""
+
+    reshaped_hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class ScratchSwinImageClassifierOutput(ImageClassifierOutput):
+    """transformers' `SwinImageClassifierOutput` fields (see `ScratchSwinModelOutput`)."""
+
+    reshaped_hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+class CheckpointingSwinBlock(GradientCheckpointingLayer, SwinBlock):
+    """A `SwinBlock` with transformers' activation-checkpointing switch; same weights, same forward."""
+
+
+class CheckpointingViTBlock(GradientCheckpointingLayer, Block):
+    """A ViT `Block` with transformers' activation-checkpointing switch; same weights, same forward."""
+
+
+_CHECKPOINTING_LAYERS = {SwinBlock: CheckpointingSwinBlock, Block: CheckpointingViTBlock}
+
+
+def adopt_blocks(model: nn.Module) -> nn.Module:
+    """Re-class the pure model's blocks in place as transformers' GradientCheckpointingLayers, which
+    its activation checkpointing looks for. A wrapping module would rename every state_dict key, and
+    the model files stay torch-only; the blocks keep their weights, forward and timm's own switch."""
+    for module in model.modules():
+        if type(module) in _CHECKPOINTING_LAYERS:
+            module.__class__ = _CHECKPOINTING_LAYERS[type(module)]
+    return model
+
+
 def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """transformers' rule: 1 label -> regression; integer labels -> cross-entropy; else BCE."""
     if config.problem_type is None:
@@ -76,6 +121,7 @@ class _ScratchPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    _input_embed_layer = "patch_embed"  # get_input_embeddings(): self.model.patch_embed, for PEFT
     load_foreign = None  # swin_hub.hf sets the converter here; repo code has none
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -91,9 +137,19 @@ class _ScratchPreTrainedModel(PreTrainedModel):
             if module.cls_token is not None:
                 nn.init.normal_(module.cls_token, std=1e-6)
 
-    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None, **kwargs) -> None:
-        self.model.set_grad_checkpointing(enable)
-        self.gradient_checkpointing = enable  # what transformers' is_activation_checkpointing reads
+    def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs) -> None:
+        """transformers' own, after adopting the blocks of a model put in by `to_transformers`."""
+        adopt_blocks(self.model)
+        super()._set_gradient_checkpointing(enable, *args, **kwargs)
+
+    def set_attn_implementation(self, attn_implementation, *args, **kwargs) -> None:
+        """transformers' switch ('eager' | 'sdpa'), applied to the attention modules too."""
+        super().set_attn_implementation(attn_implementation, *args, **kwargs)
+        attn_impl = self.config.to_model_config().attn_impl
+        self.model.cfg = replace(self.model.cfg, attn_impl=attn_impl)
+        for module in self.model.modules():
+            if hasattr(module, "attn_impl"):  # WindowAttention / Attention
+                module.attn_impl = attn_impl
 
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
         """transformers' files (config.json, model.safetensors) plus the image processor config and
@@ -112,8 +168,18 @@ class _ScratchPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """transformers' loader, but weights that do not fit (other than the head) are an error, not
         a warning. With swin_hub installed, official / timm / transformers-native checkpoints load
-        too, converted on the way in (`load_foreign`, absent from a repo's standalone code)."""
-        if cls.load_foreign is not None:
+        too, converted on the way in (`load_foreign`, absent from a repo's standalone code).
+
+        `from_pretrained(None, config=config, state_dict=state_dict)` loads weights held in memory,
+        as transformers does (this wrapper's keys, or the pure / timm model's without `model.`)."""
+        in_memory = pretrained_model_name_or_path is None
+        if in_memory and (kwargs.get("config") is None or kwargs.get("state_dict") is None):
+            raise ValueError(
+                f"{cls.__name__}.from_pretrained(None, ...) needs config= and state_dict=; "
+                f"for a randomly initialised model use {cls.__name__}(config)"
+            )
+        source = "state_dict" if in_memory else pretrained_model_name_or_path  # for the messages
+        if cls.load_foreign is not None and not in_memory:
             model = cls.load_foreign(pretrained_model_name_or_path, **kwargs)
             if model is not None:
                 return model
@@ -127,26 +193,28 @@ class _ScratchPreTrainedModel(PreTrainedModel):
                 raise
             found = _shape_mismatches(cls, pretrained_model_name_or_path, kwargs)
             raise RuntimeError(
-                f"{pretrained_model_name_or_path}: weights of other shapes than the config gives: {found}; "
+                f"{source}: weights of other shapes than the config gives: {found}; "
                 "pass ignore_mismatched_sizes=True to re-initialise them (meant for a new head)"
             ) from e
         missing = [k for k in info["missing_keys"] if not k.startswith("model.head.")]
         unexpected = [k for k in info["unexpected_keys"] if not k.startswith("model.head.")]
         if missing or unexpected:
             raise ValueError(
-                f"{pretrained_model_name_or_path}: the weights do not fit {cls.__name__} "
+                f"{source}: the weights do not fit {cls.__name__} "
                 f"(missing {sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}); "
-                "is it a swin-hub repo of this architecture?"
+                "are they a swin-hub model of this architecture?"
             )
         return (model, info) if want_info else model
 
     def _build(self, config, num_classes: int | None):
-        """The wrapped pure model, built from the config (num_classes=0: no head)."""
-        return self.model_cls(config.to_model_config(num_classes=num_classes))
+        """The wrapped pure model, built from the config (num_classes=0: no head), its blocks
+        transformers' GradientCheckpointingLayers."""
+        return adopt_blocks(self.model_cls(config.to_model_config(num_classes=num_classes)))
 
 
 def _shape_mismatches(cls, path, kwargs) -> list[str]:
-    """'key: file shape vs model shape' for the weights that do not fit (read from the header only)."""
+    """'key: checkpoint shape vs model shape' for the weights that do not fit (a file is read
+    from its header only)."""
     from safetensors import safe_open
     from transformers.utils import cached_file
 
@@ -155,6 +223,13 @@ def _shape_mismatches(cls, path, kwargs) -> list[str]:
         config = cls.config_class.from_pretrained(path, **{k: v for k, v in kwargs.items() if k == "num_labels"})
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in cls(config).state_dict().items()}
+    if kwargs.get("state_dict") is not None:  # keys with or without the wrapper's "model." prefix
+        given = {k if k in expected else f"model.{k}": tuple(v.shape) for k, v in kwargs["state_dict"].items()}
+        return [
+            f"{k}: {shape} in state_dict vs {expected[k]}"
+            for k, shape in given.items()
+            if k in expected and shape != expected[k]
+        ]
     file = cached_file(path, "model.safetensors")
     with safe_open(file, "pt") as f:
         return [
@@ -167,57 +242,94 @@ def _shape_mismatches(cls, path, kwargs) -> list[str]:
 class ScratchSwinPreTrainedModel(_ScratchPreTrainedModel):
     config_class = ScratchSwinConfig
     model_cls = SwinTransformer
-    _no_split_modules = ["SwinBlock", "PatchMerging"]
+    base_output, classifier_output = ScratchSwinModelOutput, ScratchSwinImageClassifierOutput
+    _no_split_modules = ["CheckpointingSwinBlock", "SwinBlock", "PatchMerging"]
 
 
 class ScratchViTPreTrainedModel(_ScratchPreTrainedModel):
     config_class = ScratchViTConfig
     model_cls = VisionTransformer
-    _no_split_modules = ["Block"]
+    base_output, classifier_output = BaseModelOutputWithPooling, ImageClassifierOutput
+    _no_split_modules = ["CheckpointingViTBlock", "Block"]
 
 
-def _swin_forward(model: SwinTransformer, pixel_values, output_hidden_states, output_attentions):
-    """Tokens (B, H*W, C) after the final norm, pooled (B, C), per-stage hidden states and attentions."""
+class _Features(NamedTuple):
+    """What a wrapper's forward reads off the pure model (None: not asked for)."""
+
+    last: torch.Tensor  # tokens after the final norm: Swin (B, H*W, C), ViT (B, 1+N, C)
+    pooled: torch.Tensor  # (B, C) pre-logits
+    hidden: list | None = None  # hidden states, each (B, tokens, C)
+    attentions: list | None = None  # attention probabilities, each (batch, heads, N, N)
+    maps: list | None = None  # Swin: the hidden states as (B, C, H, W) maps
+
+
+def _keep_stage_output(x: torch.Tensor, hidden: list, maps: list) -> torch.Tensor:
+    """Append x (B, H, W, C) to `hidden` as (B, H*W, C) and to `maps` as (B, C, H, W); return the
+    view of them that the forward goes on with, so they are in the graph (no copy is made)."""
+    B, H, W, C = x.shape
+    tokens = x.reshape(B, H * W, C)  # (B, H*W, C)
+    fmap = tokens.view(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W)
+    hidden.append(tokens)
+    maps.append(fmap)
+    return fmap.permute(0, 2, 3, 1)  # (B, H, W, C), x's own memory layout
+
+
+def _swin_forward(model: SwinTransformer, pixel_values, output_hidden_states, output_attentions) -> _Features:
+    """Tokens (B, H*W, C) after the final norm, pooled (B, C), hidden states, maps and attentions.
+
+    The hidden states are the embedding output and each stage's output; the forward continues from
+    them (and pools from `last`), so `retain_grad()` on one sees its gradient. Two deliberate
+    differences from transformers' SwinModel, from timm's layout (patch merging at the start of a
+    stage, not at the end): hidden_states[i], i >= 1, is stage i's output at its own resolution and
+    width (SwinModel's is after the next merging; the first and last agree), and there is one
+    attention map per block, (B*nW, heads, N, N), where SwinModel keeps each stage's last block.
+    """
     x = model._embed(pixel_values)  # (B, H, W, C)
-    hidden = [x.flatten(1, 2)] if output_hidden_states else None
+    hidden, maps = ([], []) if output_hidden_states else (None, None)
     attentions = [] if output_attentions else None
+    if hidden is not None:
+        x = _keep_stage_output(x, hidden, maps)
     for stage in model.layers:
         x = stage(x, attentions)
         if hidden is not None:
-            hidden.append(x.flatten(1, 2))  # (B, H*W, C)
+            x = _keep_stage_output(x, hidden, maps)
     x = model.norm(x)  # (B, H, W, C)
-    pooled = model.forward_head(x, pre_logits=True)  # (B, C)
-    if attentions is not None:  # transformers' layout: (B*nW, heads, N, N)
-        attentions = [a.flatten(0, 1) for a in attentions]
-    return x.flatten(1, 2), pooled, hidden, attentions  # (B, H*W, C)
+    B, H, W, C = x.shape
+    last = x.reshape(B, H * W, C)  # (B, H*W, C)
+    pooled = model.forward_head(last.view(B, H, W, C), pre_logits=True)  # (B, C)
+    return _Features(last, pooled, hidden, attentions, maps)
 
 
-def _vit_forward(model: VisionTransformer, pixel_values, output_hidden_states, output_attentions, interpolate):
+def _vit_forward(
+    model: VisionTransformer, pixel_values, output_hidden_states, output_attentions, interpolate
+) -> _Features:
     """Tokens (B, 1+N, C) after the final norm, pooled (B, C), per-block hidden states and attentions."""
     x = model._embed(pixel_values, interpolate=interpolate)  # (B, 1+N, C)
+    if not (output_hidden_states or output_attentions):  # the model's own block loop, with its fast paths
+        x = model.norm(model._run_blocks(x))
+        return _Features(x, model.forward_head(x, pre_logits=True))
     hidden = [x] if output_hidden_states else None
     attentions = [] if output_attentions else None
-    if hidden is None and attentions is None:  # the model's own block loop, with its fast paths
-        x = model.norm(model._run_blocks(x))
-        return x, model.forward_head(x, pre_logits=True), None, None
     for block in model.blocks:
         if attentions is not None:
             x, probs = block(x, need_weights=True)
             attentions.append(probs)  # (B, heads, N, N)
-        elif model.grad_checkpointing and torch.is_grad_enabled():
-            x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
         else:
             x = block(x)
         if hidden is not None:
             hidden.append(x)
     x = model.norm(x)
-    return x, model.forward_head(x, pre_logits=True), hidden, attentions
+    return _Features(x, model.forward_head(x, pre_logits=True), hidden, attentions)
+
+
+def _tup(x):
+    return tuple(x) if x is not None else None
 
 
 class _Outputs:
     """Shared forward plumbing: flags from the config, tuples when return_dict=False."""
 
-    def _run(self, pixel_values, output_hidden_states, output_attentions, **kw):
+    def _run(self, pixel_values, output_hidden_states, output_attentions, **kw) -> _Features:
         if pixel_values is None:
             raise ValueError("pixel_values is required: a (B, C, H, W) float tensor")
         hs = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -226,12 +338,16 @@ class _Outputs:
             return _swin_forward(self.model, pixel_values, hs, at)
         return _vit_forward(self.model, pixel_values, hs, at, kw.get("interpolate_pos_encoding", False))
 
-    def _return_dict(self, return_dict):
-        return self.config.return_dict if return_dict is None else return_dict
+    def _finish(self, output, return_dict):
+        """The output dataclass, or its non-None fields as a tuple (transformers' return_dict=False)."""
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
-
-def _tup(x):
-    return tuple(x) if x is not None else None
+    @staticmethod
+    def _states(f: _Features) -> dict:
+        states = dict(hidden_states=_tup(f.hidden), attentions=_tup(f.attentions))
+        if f.maps is not None:
+            states["reshaped_hidden_states"] = tuple(f.maps)
+        return states
 
 
 class _BaseModel(_Outputs):
@@ -241,12 +357,9 @@ class _BaseModel(_Outputs):
         self.post_init()
 
     def forward(self, pixel_values=None, output_hidden_states=None, output_attentions=None, return_dict=None, **kw):
-        last, pooled, hidden, attentions = self._run(pixel_values, output_hidden_states, output_attentions, **kw)
-        if not self._return_dict(return_dict):
-            return tuple(v for v in (last, pooled, _tup(hidden), _tup(attentions)) if v is not None)
-        return BaseModelOutputWithPooling(
-            last_hidden_state=last, pooler_output=pooled, hidden_states=_tup(hidden), attentions=_tup(attentions)
-        )
+        f = self._run(pixel_values, output_hidden_states, output_attentions, **kw)
+        output = self.base_output(last_hidden_state=f.last, pooler_output=f.pooled, **self._states(f))
+        return self._finish(output, return_dict)
 
 
 class _ClassificationModel(_Outputs):
@@ -258,26 +371,34 @@ class _ClassificationModel(_Outputs):
     def forward(
         self, pixel_values=None, labels=None, output_hidden_states=None, output_attentions=None, return_dict=None, **kw
     ):
-        _, pooled, hidden, attentions = self._run(pixel_values, output_hidden_states, output_attentions, **kw)
-        logits = self.model.head(pooled)  # (B, num_labels)
+        f = self._run(pixel_values, output_hidden_states, output_attentions, **kw)
+        logits = self.model.head(f.pooled)  # (B, num_labels)
         loss = classification_loss(self.config, logits, labels) if labels is not None else None
-        if not self._return_dict(return_dict):
-            out = tuple(v for v in (logits, _tup(hidden), _tup(attentions)) if v is not None)
-            return ((loss,) + out) if loss is not None else out
-        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=_tup(hidden), attentions=_tup(attentions))
+        output = self.classifier_output(loss=loss, logits=logits, **self._states(f))
+        return self._finish(output, return_dict)
 
 
 class ScratchSwinModel(_BaseModel, ScratchSwinPreTrainedModel):
-    """Swin backbone: last_hidden_state (B, H*W, C) and pooler_output (B, C)."""
+    """Swin backbone: last_hidden_state (B, H*W, C), pooler_output (B, C); with output_hidden_states
+    the embedding's and each stage's output as hidden_states (B, H*W, C) and reshaped_hidden_states
+    (B, C, H, W) (how they differ from transformers' SwinModel: `_swin_forward`).
+    `from_pretrained` is strict: weights that do not fit the config raise instead of being initialised
+    at random (a new classification head excepted)."""
 
 
 class ScratchSwinForImageClassification(_ClassificationModel, ScratchSwinPreTrainedModel):
-    """Swin with its classification head."""
+    """Swin with its classification head: logits, loss, and the states of `ScratchSwinModel`.
+    `from_pretrained` is strict: weights that do not fit the config raise instead of being initialised
+    at random (a new classification head excepted)."""
 
 
 class ScratchViTModel(_BaseModel, ScratchViTPreTrainedModel):
-    """ViT backbone: last_hidden_state (B, 1+N, C) and pooler_output (B, C)."""
+    """ViT backbone: last_hidden_state (B, 1+N, C), pooler_output (B, C), per-block hidden states.
+    `from_pretrained` is strict: weights that do not fit the config raise instead of being initialised
+    at random (a new classification head excepted)."""
 
 
 class ScratchViTForImageClassification(_ClassificationModel, ScratchViTPreTrainedModel):
-    """ViT with its classification head."""
+    """ViT with its classification head: logits, loss, and the states of `ScratchViTModel`.
+    `from_pretrained` is strict: weights that do not fit the config raise instead of being initialised
+    at random (a new classification head excepted)."""

@@ -17,6 +17,12 @@ back). Everything here computes exactly the same numbers per token, faster on so
 `execution_policy()` is the policy: it reads the device, grad mode and compile state of a call. Dtype
 does not change any decision yet (no measurement said it should). `forced()` overrides it, for
 tests and benchmarks: the plain reference path, or another device's policy on this machine.
+
+Under torch.fx symbolic tracing (`symbolic_tracing()`: fx.symbolic_trace, torchvision's and timm's
+FX feature extraction, FX quantization) a graph records the plain reference path, always: a Proxy
+has no device to decide on, and a graph that others rewrite (quantize, cut into features) should
+hold the algorithm, not one machine's route to it. torch.export and torch.compile are not symbolic
+tracing: they see real shapes and devices and take the compile policy.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 # Eager CPU inference runs big batches in chunks of about this many tokens: buffers over
 # 32 MiB are mmapped by glibc and page-faulted in on every call (BENCHMARKS.md).
@@ -61,8 +68,17 @@ def forced(device_type: str | None = None, reference: bool = False, **fields):
         _forced = previous
 
 
+def symbolic_tracing() -> bool:
+    """True while torch.fx symbolically traces a forward: tensors are Proxies, with no sizes,
+    devices or values for Python to branch on. The models then take their construction size's
+    geometry (an FX graph is static) and this module the reference path."""
+    return is_fx_symbolic_tracing()
+
+
 def execution_policy(x: torch.Tensor, attn_impl: str = "auto", training: bool = False) -> Policy:
     """The policy for one call on input `x` of a module with this attn_impl and training flag."""
+    if symbolic_tracing():
+        return REFERENCE
     if _forced is None:
         return _resolve(x.device.type, attn_impl, training)
     if _forced["reference"]:

@@ -65,8 +65,22 @@ class DropPath(nn.Module):
         return f"drop_prob={self.drop_prob}"
 
 
-def check_image_batch(x: torch.Tensor, in_chans: int, model_name: str) -> None:
-    """Reject inputs that are not (B, in_chans, H, W) with a sentence, not a conv error."""
+@torch.fx.has_side_effect  # FX dead-code elimination (feature extraction) keeps the check
+def check_image_batch(
+    x: torch.Tensor,
+    in_chans: int,
+    model_name: str,
+    size: tuple[int, int] | None = None,
+    why_size: str = "",
+    min_size: int = 1,
+) -> None:
+    """Reject inputs that are not (B, in_chans, H, W) with a sentence, not a conv error; with
+    `size`, also any other H x W (`why_size` says why and what to do instead), and sides
+    under `min_size` (one patch).
+
+    swin.py and vit.py register it as a torch.fx leaf (`torch.fx.wrap`): a traced graph keeps the
+    call and runs it on the real input instead of branching on a Proxy while tracing.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{model_name} expects a torch.Tensor of shape (B, {in_chans}, H, W), got {type(x).__name__}")
     if x.ndim != 4:
@@ -82,6 +96,28 @@ def check_image_batch(x: torch.Tensor, in_chans: int, model_name: str) -> None:
         )
     if not x.is_floating_point():
         raise TypeError(f"{model_name} expects a floating point input, got dtype {x.dtype}")
+    H, W = x.shape[-2:]
+    if size is not None and (H, W) != tuple(size):
+        raise ValueError(f"{model_name} takes {size[0]}x{size[1]} inputs, got {H}x{W}: {why_size}")
+    if H < min_size or W < min_size:
+        raise ValueError(f"input size {H}x{W} is smaller than one patch ({min_size}x{min_size})")
+
+
+def refuse_torchscript(model: nn.Module) -> nn.Module:
+    """`__prepare_scriptable__` of the swin-hub models: torch.jit.script calls it first, so users
+    get this sentence instead of a TorchScript compile error from deep inside a block.
+
+    The decision: TorchScript is deprecated (torch.jit.script itself warns so) and these models
+    use what it cannot compile (Mlp reads fc1's forward hooks, blocks return a tensor or a tuple
+    by flag, dataclass configs, the execution policy). Rather than keep a second, scriptable copy
+    of every forward, scripting is refused; torch.export, torch.compile and torch.fx trace the
+    same models to the eager numbers (tests/test_timm_contracts.py).
+    """
+    raise RuntimeError(
+        f"torch.jit.script does not support {type(model).__name__} (TorchScript is deprecated in PyTorch). "
+        "Use torch.export.export(model.eval(), (x,)) for a deployable program, torch.compile(model) "
+        "for speed, or torch.fx.symbolic_trace(model) for a graph to rewrite."
+    )
 
 
 def init_weights(module: nn.Module) -> None:

@@ -11,6 +11,11 @@ Inputs of any size are accepted: the image is padded to a multiple of the patch 
 every block pads its map to a multiple of its window, as the official detection backbone
 does; a stage no larger than the window uses one window over the whole map and no shift,
 as the official classification code does (per dimension, as timm does for non-square maps).
+
+torch.fx (symbolic_trace, FX feature extraction and quantization) traces the construction size:
+every block takes that size's geometry and the traced graph's input check refuses other sizes.
+The functions that branch on a tensor's size are FX leaves (`torch.fx.wrap`), kept as calls in
+the graph. torch.jit.script is refused with a pointer to torch.export / torch.compile.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .fast import execution_policy, in_chunks, shifted_window_attention, window_gathers, window_sdpa
+from .fast import (
+    execution_policy,
+    in_chunks,
+    shifted_window_attention,
+    symbolic_tracing,
+    window_gathers,
+    window_sdpa,
+)
 from .layers import (
     ACTIVATIONS,
     ATTN_IMPLS,
@@ -36,8 +48,11 @@ from .layers import (
     checked_config,
     init_weights,
     linear_rates,
+    refuse_torchscript,
     take_indices,
 )
+
+torch.fx.wrap("check_image_batch")  # a torch.fx leaf: traced graphs check the real input
 
 # The official code masks cross-region pairs with -100 (not -inf); keep it for exact logits.
 SHIFT_MASK_VALUE = -100.0
@@ -117,6 +132,7 @@ class SwinConfig:
         return d
 
 
+@torch.fx.wrap  # checks a traced graph's real input size (allow_padding=False)
 def stage_resolutions(
     img_size: tuple[int, int], patch_size: int, num_stages: int, window_size: int, strict: bool = False
 ) -> list[tuple[int, int]]:
@@ -192,9 +208,32 @@ def shift_mask(Hp: int, Wp: int, wh: int, ww: int, sh: int, sw: int, device=None
     return mask.masked_fill(ids[:, :, None] != ids[:, None, :], SHIFT_MASK_VALUE)
 
 
+@torch.fx.wrap  # branches on the size: a torch.fx leaf
+def pad_to_multiple(x: torch.Tensor, multiple: int, channels_last: bool) -> torch.Tensor:
+    """Zero-pad right and bottom to a multiple of `multiple`: (B, C, H, W), or (B, H, W, C) with
+    channels_last. x itself when nothing is to pad (F.pad copies even then)."""
+    H, W = x.shape[1:3] if channels_last else x.shape[2:]
+    ph, pw = (-H) % multiple, (-W) % multiple
+    if not (ph or pw):
+        return x
+    return F.pad(x, (0, 0, 0, pw, 0, ph) if channels_last else (0, pw, 0, ph))
+
+
+@torch.fx.wrap  # branches on the size: a torch.fx leaf
+def abs_pos_embed_at(pos: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """(1, gh*gw, C) embedding of the construction grid -> (1, h, w, C) for an h x w map, resized
+    bicubically off the construction grid, as the official detection backbone does."""
+    (gh, gw), (h, w), C = grid, size, pos.shape[-1]
+    if (h, w) == (gh, gw):
+        return pos.view(1, h, w, C)
+    pos = pos.view(1, gh, gw, C).permute(0, 3, 1, 2)  # (1, C, gh, gw)
+    return F.interpolate(pos, size=(h, w), mode="bicubic").permute(0, 2, 3, 1)  # (1, h, w, C)
+
+
 class WindowGeometry(NamedTuple):
     """How a block cuts an H x W map into windows, and the weight-free tensors that go with it."""
 
+    size: tuple[int, int]  # (H, W) of the map
     padded: tuple[int, int]  # (Hp, Wp): the map padded to a multiple of the window
     window: tuple[int, int]  # (wh, ww)
     shift: tuple[int, int]  # (sh, sw), cyclic shift of the shifted blocks
@@ -246,17 +285,16 @@ class WindowAttention(nn.Module):
     def relative_position_bias(self, window: tuple[int, int]) -> torch.Tensor:
         """(nH, N, N) bias for a wh x ww window (a smaller window reads the table's centre)."""
         table, index = self.relative_position_bias_table, self.relative_position_index
-        if window != self.table_window or index.device != table.device:
+        if window != self.table_window or index.is_meta:  # is_meta: weights assigned, buffers not rebuilt
             index = relative_position_index(*window, self.table_window, table.device)
-        N = window[0] * window[1]
-        return table[index.view(-1)].view(N, N, -1).permute(2, 0, 1)  # (nH, N, N)
+        return table[index].permute(2, 0, 1)  # (N, N, nH) -> (nH, N, N)
 
     def forward(
         self, x: torch.Tensor, window: tuple[int, int], mask: torch.Tensor | None = None, need_weights: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (B, nW, N, C) windows of wh x ww = N tokens; mask: (nW, 1, N, N) or None.
 
-        Returns (B, nW, N, C) and, with need_weights, the probabilities (B, nW, nH, N, N).
+        Returns (B, nW, N, C) and, with need_weights, the probabilities (B*nW, nH, N, N).
         """
         B, nW, N, C = x.shape
         qkv = self.qkv(x).view(B, nW, N, 3, self.num_heads, self.head_dim)
@@ -267,8 +305,10 @@ class WindowAttention(nn.Module):
         drop = self.attn_drop if self.training else 0.0
         policy = execution_policy(x, self.attn_impl, self.training)
         if need_weights or policy.window_attn == "broadcast":
-            probs = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1)  # (B, nW, nH, N, N)
-            out = F.dropout(probs, drop) @ v if drop else probs @ v  # (B, nW, nH, N, hd)
+            attn = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1)  # (B, nW, nH, N, N)
+            probs = attn.flatten(0, 1)  # (B*nW, nH, N, N), transformers' layout; attn is computed from it
+            attn = probs.view(B, nW, self.num_heads, N, N)
+            out = F.dropout(attn, drop) @ v if drop else attn @ v  # (B, nW, nH, N, hd)
         else:
             probs = None
             out = window_sdpa(q, k, v, bias, self.scale, drop, per_image=policy.window_attn == "sdpa_per_image")
@@ -342,27 +382,37 @@ class SwinBlock(nn.Module):
             with torch.inference_mode(False):  # usable by autograd even if made under inference_mode
                 mask = shift_mask(Hp, Wp, wh, ww, sh, sw, device)[:, None]  # (nW, 1, N, N)
                 gather, scatter = window_gathers(Hp, Wp, wh, ww, sh, sw, device)
-        return WindowGeometry((Hp, Wp), (wh, ww), (sh, sw), mask, gather, scatter)
+        return WindowGeometry((H, W), (Hp, Wp), (wh, ww), (sh, sw), mask, gather, scatter)
 
-    def geometry(self, H: int, W: int, device) -> WindowGeometry:
-        """The construction size's geometry from the buffers; other sizes made once and kept
-        (weight-free, so always valid), except under torch.compile, which traces them."""
-        if (H, W) == self.resolution and (self.attn_mask is None or self.attn_mask.device == device):
-            wh, ww, sh, sw = self.window_and_shift(H, W)
-            padded = (H + (-H) % wh, W + (-W) % ww)
-            return WindowGeometry(padded, (wh, ww), (sh, sw), self.attn_mask, self.window_gather, self.window_scatter)
+    def construction_geometry(self) -> WindowGeometry:
+        """The construction size's geometry, its tensors the buffers."""
+        H, W = self.resolution
+        wh, ww, sh, sw = self.window_and_shift(H, W)
+        padded = (H + (-H) % wh, W + (-W) % ww)
+        return WindowGeometry(
+            (H, W), padded, (wh, ww), (sh, sw), self.attn_mask, self.window_gather, self.window_scatter
+        )
+
+    def geometry(self, x: torch.Tensor) -> WindowGeometry:
+        """The geometry for the (B, H, W, C) map x. The construction size's comes from the buffers;
+        other sizes are made once and kept (weight-free, so always valid), except under
+        torch.compile, which traces them."""
+        if symbolic_tracing():  # torch.fx: x is a Proxy without a size; SwinTransformer pins the input
+            return self.construction_geometry()
+        H, W = x.shape[1:3]
+        if (H, W) == self.resolution and (self.attn_mask is None or self.attn_mask.device == x.device):
+            return self.construction_geometry()
         if torch.compiler.is_compiling():
-            return self.make_geometry(H, W, device)
-        key = (H, W, device)
+            return self.make_geometry(H, W, x.device)
+        key = (H, W, x.device)
         if key not in self._other_sizes:
-            self._other_sizes[key] = self.make_geometry(H, W, device)
+            self._other_sizes[key] = self.make_geometry(H, W, x.device)
         return self._other_sizes[key]
 
     def forward(self, x: torch.Tensor, need_weights: bool = False):
-        """x: (B, H, W, C) -> (B, H, W, C) [, attention probs (B, nW, nH, N, N)]."""
-        B, H, W, C = x.shape
-        g = self.geometry(H, W, x.device)
-        (Hp, Wp), (wh, ww), (sh, sw) = g.padded, g.window, g.shift
+        """x: (B, H, W, C) -> (B, H, W, C) [, attention probs (B*nW, nH, N, N)]."""
+        g = self.geometry(x)
+        (H, W), (Hp, Wp), (wh, ww), (sh, sw) = g.size, g.padded, g.window, g.shift
         if (Hp, Wp) != (H, W) and not self.allow_padding:
             raise ValueError(
                 f"feature map {H}x{W} is not a multiple of the window {wh}x{ww} and allow_padding=False"
@@ -401,10 +451,8 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, ceil(H/2), ceil(W/2), out_dim); odd sizes are zero-padded."""
+        x = pad_to_multiple(x, 2, channels_last=True)
         B, H, W, C = x.shape
-        if H % 2 or W % 2:
-            x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
-        H, W = H + H % 2, W + W % 2
         # (B, H/2, row-offset, W/2, col-offset, C) -> col-offset major, row-offset minor
         x = x.view(B, H // 2, 2, W // 2, 2, C).permute(0, 1, 3, 4, 2, 5).reshape(B, H // 2, W // 2, 4 * C)
         return self.reduction(self.norm(x))
@@ -438,7 +486,8 @@ class SwinStage(nn.Module):
         if attentions is not None:
             return self.run_blocks(x, attentions)
         B, H, W, _ = x.shape
-        tokens = math.ceil(H / 2) * math.ceil(W / 2) if isinstance(self.downsample, PatchMerging) else H * W
+        # tokens per image after the merge; integer arithmetic also works on torch.fx's Proxies
+        tokens = ((H + 1) // 2) * ((W + 1) // 2) if isinstance(self.downsample, PatchMerging) else H * W
         return in_chunks(self.run_blocks, x, tokens, execution_policy(x, training=self.training))
 
     def run_blocks(self, x: torch.Tensor, attentions: list | None = None) -> torch.Tensor:
@@ -465,9 +514,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, ceil(H/p), ceil(W/p), C); pads right/bottom like the detection code."""
-        p = self.patch_size
-        if x.shape[2] % p or x.shape[3] % p:
-            x = F.pad(x, (0, (-x.shape[3]) % p, 0, (-x.shape[2]) % p))
+        x = pad_to_multiple(x, self.patch_size, channels_last=False)
         x = self.proj(x).permute(0, 2, 3, 1)  # (B, H/p, W/p, C)
         return self.norm(x)
 
@@ -550,23 +597,22 @@ class SwinTransformer(nn.Module):
         self.num_classes = num_classes
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
+    __prepare_scriptable__ = refuse_torchscript  # torch.jit.script: one clear error (layers.py)
+
     def _check_input(self, x: torch.Tensor) -> None:
-        check_image_batch(x, self.in_chans, "SwinTransformer")
+        # a torch.fx graph holds the construction size's window geometry: it takes no other size
+        traced_size = self.cfg.img_size if symbolic_tracing() else None
+        why = "a torch.fx graph is static; trace a model built with img_size=(H, W) for that size"
+        check_image_batch(x, self.in_chans, "SwinTransformer", traced_size, why)
         if not self.cfg.allow_padding:
-            stage_resolutions(tuple(x.shape[-2:]), self.cfg.patch_size, self.num_layers, self.cfg.window_size, True)
+            stage_resolutions(x.shape[-2:], self.cfg.patch_size, self.num_layers, self.cfg.window_size, True)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, H/p, W/p, C) with the optional absolute position embedding."""
         self._check_input(x)
-        x = self.patch_embed(x)
+        x = self.patch_embed(x)  # (B, h, w, C)
         if self.absolute_pos_embed is not None:
-            B, h, w, C = x.shape
-            pos = self.absolute_pos_embed
-            gh, gw = self.grid_size
-            if (h, w) != (gh, gw):  # bicubic resize, as the official detection backbone does
-                pos = pos.view(1, gh, gw, C).permute(0, 3, 1, 2)
-                pos = F.interpolate(pos, size=(h, w), mode="bicubic").permute(0, 2, 3, 1).reshape(1, h * w, C)
-            x = x + pos.view(1, h, w, C)
+            x = x + abs_pos_embed_at(self.absolute_pos_embed, self.grid_size, x.shape[1:3])
         return self.pos_drop(x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

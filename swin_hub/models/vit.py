@@ -4,6 +4,10 @@ Reading order: Attention -> Block -> VisionTransformer. Parameter names follow t
 layout (fused qkv), `swin_hub.convert` maps Google's npz and transformers' layouts onto it.
 Google's encoder uses flax's `gelu` (tanh approximation) and LayerNorm eps 1e-6, so those
 are the defaults; timm and transformers use exact GELU for the same weights.
+
+torch.fx traces it with the input check and the position embedding's resampling as leaf calls
+(`torch.fx.wrap`), so a traced graph takes the sizes the model takes. torch.jit.script is
+refused with a pointer to torch.export / torch.compile (layers.refuse_torchscript).
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from .layers import (
     checked_config,
     init_weights,
     linear_rates,
+    refuse_torchscript,
     take_indices,
 )
+
+torch.fx.wrap("check_image_batch")  # a torch.fx leaf: traced graphs check the real input
 
 POOLS = ("token", "avg", "")
 
@@ -174,6 +181,7 @@ class PatchEmbed(nn.Module):
         return self.proj(x).permute(0, 2, 3, 1)  # (B, H/p, W/p, C)
 
 
+@torch.fx.wrap  # branches on the size: a torch.fx leaf
 def resample_pos_embed(pos: torch.Tensor, old: tuple[int, int], new: tuple[int, int], prefix: int) -> torch.Tensor:
     """(1, prefix + old_h*old_w, C) -> (1, prefix + new_h*new_w, C), bicubic over the grid.
 
@@ -227,6 +235,8 @@ class VisionTransformer(nn.Module):
             nn.init.normal_(self.cls_token, std=1e-6)
         self.apply(init_weights)
 
+    __prepare_scriptable__ = refuse_torchscript  # torch.jit.script: one clear error (layers.py)
+
     # --- timm interface -------------------------------------------------------------------
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
@@ -258,16 +268,9 @@ class VisionTransformer(nn.Module):
         `interpolate` allows another input size for this call (transformers'
         `interpolate_pos_encoding`); `dynamic_img_size` allows it always.
         """
-        check_image_batch(x, self.in_chans, "VisionTransformer")
-        H, W = x.shape[-2:]
-        p = self.cfg.patch_size
-        if not (self.dynamic_img_size or interpolate) and (H, W) != tuple(self.cfg.img_size):
-            raise ValueError(
-                f"input size {H}x{W} does not match img_size={tuple(self.cfg.img_size)}; create the model "
-                f"with dynamic_img_size=True to interpolate the position embedding on the fly"
-            )
-        if H < p or W < p:
-            raise ValueError(f"input size {H}x{W} is smaller than one patch ({p}x{p})")
+        fixed_size = None if (self.dynamic_img_size or interpolate) else self.cfg.img_size
+        why = "img_size is fixed; create the model with dynamic_img_size=True to interpolate the position embedding"
+        check_image_batch(x, self.in_chans, "VisionTransformer", fixed_size, why, min_size=self.cfg.patch_size)
         x = self.patch_embed(x)  # (B, h, w, C)
         B, h, w, C = x.shape
         x = x.reshape(B, h * w, C)  # (B, N, C)
