@@ -3,9 +3,11 @@
 from . import timm as _timm_registration  # noqa: F401  (registers scratch_* models with timm)
 from .hf import (  # registers the configs and models with the transformers Auto classes
     ScratchImageProcessor,
+    ScratchSwinBackbone,
     ScratchSwinConfig,
     ScratchSwinForImageClassification,
     ScratchSwinModel,
+    ScratchViTBackbone,
     ScratchViTConfig,
     ScratchViTForImageClassification,
     ScratchViTModel,
@@ -23,9 +25,11 @@ __all__ = [
     "ScratchSwinConfig",
     "ScratchSwinModel",
     "ScratchSwinForImageClassification",
+    "ScratchSwinBackbone",
     "ScratchViTConfig",
     "ScratchViTModel",
     "ScratchViTForImageClassification",
+    "ScratchViTBackbone",
     "ScratchImageProcessor",
     "save_repo",
     "to_transformers",

@@ -12,6 +12,11 @@ Generic transformers code reads the common names (`hidden_size`, `num_hidden_lay
 `num_attention_heads`, `image_size`, `num_channels`, `patch_size`): they are aliases of the timm
 fields (`attribute_map`) or, for Swin's `hidden_size` and `num_hidden_layers`, derived from them
 as transformers' SwinConfig does. Only the timm fields are stored and saved.
+
+For dense prediction (`AutoBackbone`, UperNet, Mask2Former) the configs carry transformers' backbone
+fields (`BackboneConfigMixin`): `stage_names` follows from the architecture ("stem", then one name
+per Swin stage / ViT block) and is not saved; `out_features` / `out_indices` (default: the last
+stage) are saved at the top level of config.json, where timm does not read.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from transformers import PretrainedConfig
+from transformers.backbone_utils import BackboneConfigMixin
 
 from ..models.swin import SwinConfig
 from ..models.vit import ViTConfig
@@ -33,11 +39,11 @@ PRETRAINED_CFG_KEYS = (
 DERIVED_KEYS = ("model_args", "label_names", "num_features")  # rebuilt on every save
 
 
-class _ArchConfig(PretrainedConfig):
+class _ArchConfig(BackboneConfigMixin, PretrainedConfig):
     arch_cls = None  # the pure-model dataclass this config stores (no annotation: v5 configs are dataclasses)
     default_architecture = None  # timm name used when none is recorded
     default_data = None  # preprocessing of the family's official weights
-    model_classes = None  # (backbone, classifier) class names, for auto_map
+    model_classes = None  # (base model, classifier, dense-prediction backbone) class names, for auto_map
     # transformers' common names -> our fields (PretrainedConfig redirects reads and writes)
     attribute_map = {"image_size": "img_size", "num_channels": "in_chans", "num_attention_heads": "num_heads"}
     derived_names = ()  # transformers' names computed from the architecture (read-only properties)
@@ -53,6 +59,7 @@ class _ArchConfig(PretrainedConfig):
                         f"{alias}={value!r} and {name}={kwargs[name]!r} disagree: {alias} is another name for {name}"
                     )
         derived = {name: kwargs.pop(name) for name in self.derived_names if name in kwargs}
+        out_features, out_indices = kwargs.pop("out_features", None), kwargs.pop("out_indices", None)
         architecture = kwargs.pop("architecture", None) or self.default_architecture
         pretrained_cfg = kwargs.pop("pretrained_cfg", None) or {}
         arch = {f.name: kwargs.pop(f.name) for f in fields(self.arch_cls) if f.name in kwargs}
@@ -69,6 +76,7 @@ class _ArchConfig(PretrainedConfig):
         for name, value in {**defaults, **arch}.items():
             setattr(self, name, list(value) if isinstance(value, tuple) else value)
         self.to_model_config()  # validate now, with the dataclass's error messages
+        self.set_output_features_output_indices(out_features, out_indices)  # after the stages are known
         for name, value in derived.items():
             if getattr(self, name) != value:
                 raise ValueError(
@@ -132,6 +140,7 @@ class _ArchConfig(PretrainedConfig):
                 "AutoConfig": f"configuration_swin_hub.{type(self).__name__}",
                 "AutoModel": f"modeling_swin_hub.{self.model_classes[0]}",
                 "AutoModelForImageClassification": f"modeling_swin_hub.{self.model_classes[1]}",
+                "AutoBackbone": f"modeling_swin_hub.{self.model_classes[2]}",
                 "AutoImageProcessor": "image_processing_swin_hub.ScratchImageProcessor",
             },
         )
@@ -146,9 +155,9 @@ class ScratchSwinConfig(_ArchConfig):
     model_type = "scratch_swin"
     arch_cls = SwinConfig
     default_architecture = "scratch_swin_t"
-    model_classes = ("ScratchSwinModel", "ScratchSwinForImageClassification")
+    model_classes = ("ScratchSwinModel", "ScratchSwinForImageClassification", "ScratchSwinBackbone")
     default_data = dict(interpolation="bicubic", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-    derived_names = ("hidden_size", "num_hidden_layers")
+    derived_names = ("hidden_size", "num_hidden_layers", "stage_names")
 
     def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
         super().__init__(**kwargs)
@@ -163,6 +172,11 @@ class ScratchSwinConfig(_ArchConfig):
         """The number of stages, as in transformers' SwinConfig."""
         return len(self.depths)
 
+    @property
+    def stage_names(self) -> list[str]:
+        """The backbone's outputs, as in transformers' SwinConfig: the patch embedding, then each stage."""
+        return ["stem"] + [f"stage{i}" for i in range(1, len(self.depths) + 1)]
+
 
 class ScratchViTConfig(_ArchConfig):
     """ViT architecture (defaults: ViT-B/16, 224), labels and timm fields."""
@@ -170,9 +184,15 @@ class ScratchViTConfig(_ArchConfig):
     model_type = "scratch_vit"
     arch_cls = ViTConfig
     default_architecture = "scratch_vit_b"
-    model_classes = ("ScratchViTModel", "ScratchViTForImageClassification")
+    model_classes = ("ScratchViTModel", "ScratchViTForImageClassification", "ScratchViTBackbone")
     default_data = dict(interpolation="bicubic", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     attribute_map = {**_ArchConfig.attribute_map, "hidden_size": "embed_dim", "num_hidden_layers": "depth"}
+    derived_names = ("stage_names",)
 
     def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
         super().__init__(**kwargs)
+
+    @property
+    def stage_names(self) -> list[str]:
+        """The backbone's outputs: the patch embedding, then each block ("stage{i}" is block i - 1)."""
+        return ["stem"] + [f"stage{i}" for i in range(1, self.depth + 1)]

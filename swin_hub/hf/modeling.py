@@ -9,6 +9,11 @@ The wrappers follow transformers' conventions where generic code (Trainer, PEFT)
 the blocks are `GradientCheckpointingLayer`s, `get_input_embeddings()` is the patch embedding,
 `set_attn_implementation` reaches the attention modules. What differs from transformers is said
 where it differs: the strict `from_pretrained`, and Swin's per-stage outputs (`_swin_forward`).
+
+`ScratchSwinBackbone` / `ScratchViTBackbone` are transformers backbones (`BackboneMixin`,
+`AutoBackbone`) for dense prediction heads (UperNet, Mask2Former, DETR): `BackboneOutput.feature_maps`
+holds a (B, C, H, W) map per stage in `config.out_features`, read off the pure model's
+`forward_intermediates`; they load the same weights files (the head is left out).
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.backbone_utils import BackboneMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.modeling_outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
 
 from ..models.fast import execution_policy
 from ..models.layers import init_weights
@@ -402,3 +408,82 @@ class ScratchViTForImageClassification(_ClassificationModel, ScratchViTPreTraine
     """ViT with its classification head: logits, loss, and the states of `ScratchViTModel`.
     `from_pretrained` is strict: weights that do not fit the config raise instead of being initialised
     at random (a new classification head excepted)."""
+
+
+class _Backbone(BackboneMixin):
+    """Feature maps for dense prediction: `stage_names[i]` is the patch embedding (i = 0, "stem") or
+    the output of stage / block i - 1 of the pure model, and `feature_maps` holds the maps of
+    `config.out_features`, each (B, C, H, W).
+
+    The maps are the raw stage outputs that the pure model's `forward_intermediates` and timm's
+    `features_only` give: no extra norm per output (transformers' SwinBackbone adds a freshly
+    initialised LayerNorm per out stage, `hidden_states_norms`, that no classifier checkpoint holds;
+    a head that wants one adds its own). The wrapped model keeps its final norm, so every key of a
+    classifier's weights file but the head loads; the forward stops after the last stage asked for,
+    so the final norm (and any later stage) takes no part and gets no gradient.
+    `output_hidden_states=True` returns every stage's map; attentions are not returned (use
+    `ScratchSwinModel` / `ScratchViTModel` for them)."""
+
+    has_attentions = False  # forward_with_filtered_kwargs drops output_attentions
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.model = self._build(config, num_classes=0)
+        self.num_features = self._stage_channels(config)
+        self.post_init()
+
+    def forward(self, pixel_values=None, output_hidden_states=None, output_attentions=None, return_dict=None):
+        if pixel_values is None:
+            raise ValueError("pixel_values is required: a (B, C, H, W) float tensor")
+        if output_attentions:
+            raise ValueError(
+                f"{type(self).__name__} returns feature maps only; "
+                "for attentions use ScratchSwinModel / ScratchViTModel with output_attentions=True"
+            )
+        hs = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        wanted = range(len(self.stage_names)) if hs else self.out_indices
+        maps = dict(zip(wanted, self._stage_maps(pixel_values, list(wanted))))
+        output = BackboneOutput(
+            feature_maps=tuple(maps[i] for i in self.out_indices),
+            hidden_states=tuple(maps.values()) if hs else None,
+        )
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
+
+    def _stage_maps(self, pixel_values, wanted: list[int]) -> list[torch.Tensor]:
+        """The (B, C, H, W) maps of stage_names[i] for i in `wanted` (ascending)."""
+        blocks = [i - 1 for i in wanted if i > 0]
+        maps = self._intermediates(pixel_values, blocks) if blocks else []
+        # the stem is not a forward_intermediates output: the embedding runs again for it (a conv)
+        return [self._stem(pixel_values), *maps] if 0 in wanted else maps
+
+    def _intermediates(self, pixel_values, blocks: list[int]) -> list[torch.Tensor]:
+        return self.model.forward_intermediates(pixel_values, indices=blocks, stop_early=True, intermediates_only=True)
+
+
+class ScratchSwinBackbone(_Backbone, ScratchSwinPreTrainedModel):
+    """Swin backbone for dense prediction (`AutoBackbone`): stage_names "stem", "stage1".."stageN";
+    stage i's map is (B, embed_dim * 2**(i-1), H / (patch_size * 2**(i-1)), W / ...), the stem's
+    (B, embed_dim, H / patch_size, W / patch_size). See `_Backbone` for what the maps are."""
+
+    @staticmethod
+    def _stage_channels(config) -> list[int]:
+        return [config.embed_dim] + [config.embed_dim * 2**i for i in range(len(config.depths))]
+
+    def _stem(self, pixel_values) -> torch.Tensor:
+        return self.model._embed(pixel_values).permute(0, 3, 1, 2)  # (B, C, h, w)
+
+
+class ScratchViTBackbone(_Backbone, ScratchViTPreTrainedModel):
+    """ViT backbone for dense prediction (`AutoBackbone`): stage_names "stem", "stage1".."stage{depth}",
+    "stage{i}" being block i - 1; every map is the patch tokens (B, embed_dim, H / patch_size,
+    W / patch_size), prefix tokens dropped. See `_Backbone` for what the maps are."""
+
+    @staticmethod
+    def _stage_channels(config) -> list[int]:
+        return [config.embed_dim] * (config.depth + 1)
+
+    def _stem(self, pixel_values) -> torch.Tensor:
+        B, _, H, W = pixel_values.shape
+        h, w = H // self.config.patch_size, W // self.config.patch_size
+        tokens = self.model._embed(pixel_values)[:, self.model.num_prefix_tokens :]  # (B, h*w, C)
+        return tokens.transpose(1, 2).reshape(B, -1, h, w)  # (B, C, h, w)
