@@ -104,7 +104,8 @@ def tv_model(builder: Callable[..., nn.Module]) -> Callable[[], nn.Module]:
 @dataclass
 class Family:
     title: str
-    impls: dict[str, Callable[[], nn.Module]]  # name -> builder, swin-hub first
+    # name -> builder, swin-hub first; swin-hub-* are variants of ours (attn_impl), never peers
+    impls: dict[str, Callable[[], nn.Module]]
 
 
 def families() -> dict[str, Family]:
@@ -125,12 +126,14 @@ def families() -> dict[str, Family]:
     return {
         "swin_t": Family("Swin-T", {
             "swin-hub": timm_model("scratch_swin_t"),
+            "swin-hub-sdpa": timm_model("scratch_swin_t", attn_impl="sdpa"),
             "timm": timm_model("swin_tiny_patch4_window7_224"),
             **hf(hf_swin, hf_swin_cfg, swin_t),
             "torchvision": tv_model(torchvision.models.swin_t),
         }),
         "swin_b": Family("Swin-B", {
             "swin-hub": timm_model("scratch_swin_b"),
+            "swin-hub-sdpa": timm_model("scratch_swin_b", attn_impl="sdpa"),
             "timm": timm_model("swin_base_patch4_window7_224"),
             **hf(hf_swin, hf_swin_cfg, swin_b),
             "torchvision": tv_model(torchvision.models.swin_b),
@@ -393,7 +396,7 @@ def render(header: list[str], cases: list[Case], peak_gflops: float, notes: list
                 "| --- | --- | --- | --- | --- | --- |"]
         for c in cases:
             hub = next((r for r in c.runners if r.name == "swin-hub" and r.rates), None)
-            peers = [r for r in c.runners if r.name != "swin-hub" and r.rates]
+            peers = [r for r in c.runners if not r.name.startswith("swin-hub") and r.rates]
             best = max(peers, key=lambda r: statistics.median(r.rates), default=None)
             hub_s = fmt(statistics.median(hub.rates)) if hub else "-"
             best_s = f"{best.name} {fmt(statistics.median(best.rates))}" if best else "-"
@@ -408,7 +411,7 @@ def render(header: list[str], cases: list[Case], peak_gflops: float, notes: list
         if c.compiled:
             cols.append("compile s")
         out += ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
-        peer_meds = [statistics.median(r.rates) for r in c.runners if r.name != "swin-hub" and r.rates]
+        peer_meds = [statistics.median(r.rates) for r in c.runners if not r.name.startswith("swin-hub") and r.rates]
         best_peer = max(peer_meds, default=None)
         gflop = "?" if c.gflop is None else f"{c.gflop:.2f}"
         for r in c.runners:

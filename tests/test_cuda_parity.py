@@ -156,6 +156,10 @@ def test_bf16_autocast_forward_and_backward_are_finite(kind):
 @pytest.mark.parametrize("attn_impl", ["auto", "sdpa"])
 @pytest.mark.parametrize("kind", ["swin", "vit"])
 def test_cuda_fast_paths_match_the_reference_path(kind, attn_impl):
+    """The fast path is as exact as the plain one. Both are fp32 roundings of the same function,
+    scored against the plain path in float64: the perturbed ViT-B's logits (up to 10) are off by
+    1.8e-4 in fp32 on either path (CPU), and on the H200 SDPA's fp32 kernel and the plain path
+    differ by 1.4e-4, which is rounding; a wrong mask, scale or bias is off by orders more."""
     from swin_hub.models import fast
 
     torch.manual_seed(0)
@@ -164,6 +168,9 @@ def test_cuda_fast_paths_match_the_reference_path(kind, attn_impl):
     x = images(13, 4)
     with torch.no_grad():
         with fast.forced(reference=True):
-            expected = net(x)
-        out = net(x)
-    assert max_abs_diff(out, expected) <= 1e-5 * max(1.0, expected.abs().max().item())
+            plain = net(x)
+            exact = net.double()(x.double())
+        out = net.float()(x)
+    scale = max(1.0, exact.abs().max().item())
+    plain_err, fast_err = max_abs_diff(plain, exact), max_abs_diff(out, exact)
+    assert fast_err <= max(2 * plain_err, 1e-5 * scale), f"fast {fast_err:.3g} vs plain {plain_err:.3g} (fp32 - fp64)"

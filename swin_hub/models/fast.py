@@ -8,9 +8,11 @@ back). Everything here computes exactly the same numbers per token, faster on so
   multiplies kernel launches (measured 5-9x slower on an H200), so never there;
 - SDPA for attention: on the CPU its fused kernel wins for ViT and for Swin's windows unless the
   relative position bias needs a gradient; for per-window (shifted) masks it runs one image at a
-  time so the mask lines up without copying q, k, v. On CUDA, Swin's 49-token windows are fastest
-  as one batched matmul-softmax-matmul with the mask broadcast over the batch (measured on an
-  H200: 1.12x timm in inference, 1.08x in training); ViT takes SDPA (flash / cuDNN);
+  time so the mask lines up without copying q, k, v. On CUDA, Swin's windows are fastest as one
+  SDPA call per block with bias + mask expanded over the batch (H200, bf16, batch 128: Swin-T
+  1.15x timm in inference and 1.26x in training, against 1.10x / 1.10x for the broadcast
+  matmul-softmax-matmul, and less memory); ViT takes SDPA (flash / cuDNN). Under torch.compile
+  Swin keeps the broadcast matmuls, which inductor fuses (measured at par with timm);
 - shifted windows made and undone with one index gather each instead of roll + partition
   (one memory pass instead of two, on every device).
 
@@ -102,10 +104,12 @@ def _resolve(device: str, attn_impl: str, training: bool) -> Policy:
             gather_windows=True,
             inplace_act=not grad,
         )
-    # a GPU, or torch.compile (which fuses the broadcast path and plans its own buffers): one
-    # batched call per block, the number of kernels independent of the batch size
+    # a GPU, or torch.compile: one batched call per block, the number of kernels independent of
+    # the batch size. Eager CUDA: SDPA with the mask expanded (measured fastest, BENCHMARKS.md);
+    # compiled: the broadcast matmuls, which inductor fuses and plans buffers for
+    cuda_sdpa = device == "cuda" and not compiling and sdpa_ok
     return Policy(
-        window_attn="sdpa_expanded" if attn_impl == "sdpa" else "broadcast",
+        window_attn="sdpa_expanded" if attn_impl == "sdpa" or cuda_sdpa else "broadcast",
         global_sdpa=sdpa_ok,
         gather_windows=True,
         inplace_act=not grad,
