@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 from safetensors.torch import load_file
+from timm.models._features import FeatureGetterNet
 from timm.models import swin_transformer_v2 as timm_v2
 
 from helpers import perturb_
@@ -177,6 +178,23 @@ def test_full_size_stage_maps_match_timm(full_size):
     assert [tuple(m.shape[-2:]) for m in ours] == [(64, 64), (32, 32), (16, 16), (8, 8)]
     for stage, (a, b) in enumerate(zip(ours, ref)):
         # residual streams grow large with perturbed weights: TOL or 1e-5 of the map's largest value
+        assert max_abs_diff(a, b) <= max(TOL, 1e-5 * b.abs().max().item()), f"stage {stage}"
+
+
+def test_features_only_through_timms_getter_matches_timms_features_only():
+    """timm's `features_only` for these models is its FeatureGetterNet over forward_intermediates."""
+    torch.manual_seed(0)
+    ref = perturb_(timm.create_model("swinv2_tiny_window8_256", drop_path_rate=0.0), seed=4).eval()
+    ours = FeatureGetterNet(from_timm(ref, window_size=8, img_size=256), out_indices=(0, 1, 2, 3)).eval()
+    body = {k: v for k, v in ref.state_dict().items() if not k.startswith(("norm.", "head."))}
+    ref_feat = timm.create_model("swinv2_tiny_window8_256", features_only=True, drop_path_rate=0.0).eval()
+    ref_feat.load_state_dict({re.sub(r"^layers\.(\d+)\.", r"layers_\1.", k): v for k, v in body.items()})
+    x = images(11, 1, 256, 256)
+    with torch.no_grad():
+        maps, ref_maps = ours(x), ref_feat(x)
+    assert [m.shape[1] for m in maps] == [96, 192, 384, 768]
+    for stage, (a, b) in enumerate(zip(maps, ref_maps)):
+        b = b if b.shape == a.shape else b.permute(0, 3, 1, 2)  # timm's swinv2 features are NHWC
         assert max_abs_diff(a, b) <= max(TOL, 1e-5 * b.abs().max().item()), f"stage {stage}"
 
 
