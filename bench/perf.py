@@ -1,11 +1,11 @@
 """How fast is swin-hub next to timm, transformers and torchvision? Interleaved, in one process.
 
-Usage: python bench/perf.py [--families swin_t,swin_b,vit_s16,vit_b16] [--modes infer1,infer8,train8]
+Usage: python bench/perf.py [--families swin_t,swin_b,vit_s16,vit_b16,swinv2_t] [--modes infer1,infer8,train8]
                             [--impls swin-hub,timm] [--compile eager,compiled] [--reps 7] [--batch 8[,128,...]]
                             [--min-time 0.5] [--device cpu|cuda] [--dtype fp32|bf16] [--channels-last]
                             [--out FILE]
 
-For each family (Swin-T, Swin-B, ViT-S/16, ViT-B/16 at 224x224, 1000 classes, random weights,
+For each family (Swin-T, Swin-B, ViT-S/16, ViT-B/16 at 224x224, Swin V2-T at 256x256, 1000 classes, random weights,
 no dropout or drop path), mode (infer1: batch 1, infer8: batch --batch, train8: forward +
 cross-entropy + backward + AdamW step at batch --batch; with several batches, each one in turn;
 the tables name these modes by their real batch, e.g. train128) and compile setting, every implementation
@@ -71,12 +71,12 @@ def timm_model(name: str, **kwargs) -> Callable[[], nn.Module]:
     return lambda: timm.create_model(name, num_classes=NUM_CLASSES, drop_rate=0.0, drop_path_rate=0.0, **kwargs)
 
 
-def hf_model(cls, config_cls, attn: str, **config) -> Callable[[], nn.Module]:
+def hf_model(cls, config_cls, attn: str, img: int = IMG, **config) -> Callable[[], nn.Module]:
     """transformers 5 takes the attention implementation in the config (the model constructor
     refuses the keyword); it raises if the class does not support it, and we check it stuck."""
 
     def build() -> nn.Module:
-        cfg = config_cls(num_labels=NUM_CLASSES, image_size=IMG, hidden_dropout_prob=0.0,
+        cfg = config_cls(num_labels=NUM_CLASSES, image_size=img, hidden_dropout_prob=0.0,
                          attention_probs_dropout_prob=0.0, attn_implementation=attn, **config)
         model = cls(cfg)
         got = model.config._attn_implementation
@@ -106,6 +106,7 @@ class Family:
     title: str
     # name -> builder, swin-hub first; swin-hub-* are variants of ours (attn_impl), never peers
     impls: dict[str, Callable[[], nn.Module]]
+    img: int = IMG  # input size (Swin V2's releases are 256 px)
 
 
 def families() -> dict[str, Family]:
@@ -113,6 +114,8 @@ def families() -> dict[str, Family]:
     hf_vit, hf_vit_cfg = transformers.ViTForImageClassification, transformers.ViTConfig
     swin_t = dict(patch_size=4, embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
                   drop_path_rate=0.0)
+    swinv2_t = dict(patch_size=4, embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=8,
+                    drop_path_rate=0.0)
     swin_b = dict(patch_size=4, embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=7,
                   drop_path_rate=0.0)
     vit_s = dict(patch_size=16, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
@@ -120,8 +123,8 @@ def families() -> dict[str, Family]:
     vit_b = dict(patch_size=16, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                  intermediate_size=3072)
 
-    def hf(cls, cfg_cls, cfg):
-        return {f"transformers-{a}": hf_model(cls, cfg_cls, a, **cfg) for a in ("eager", "sdpa")}
+    def hf(cls, cfg_cls, cfg, img=IMG):
+        return {f"transformers-{a}": hf_model(cls, cfg_cls, a, img, **cfg) for a in ("eager", "sdpa")}
 
     return {
         "swin_t": Family("Swin-T", {
@@ -138,6 +141,13 @@ def families() -> dict[str, Family]:
             **hf(hf_swin, hf_swin_cfg, swin_b),
             "torchvision": tv_model(torchvision.models.swin_b),
         }),
+        "swinv2_t": Family("Swin V2-T", {  # 256 px, window 8; transformers' Swinv2 has no SDPA path
+            "swin-hub": timm_model("scratch_swinv2_t_w8_256"),
+            "timm": timm_model("swinv2_tiny_window8_256"),
+            "transformers-eager": hf_model(transformers.Swinv2ForImageClassification, transformers.Swinv2Config,
+                                           "eager", 256, **swinv2_t),
+            "torchvision": tv_model(torchvision.models.swin_v2_t),
+        }, img=256),
         "vit_s16": Family("ViT-S/16", {  # torchvision has no ViT-S
             "swin-hub": timm_model("scratch_vit_s", act_layer="gelu"),  # the peers' exact GELU
             "timm": timm_model("vit_small_patch16_224"),
@@ -191,11 +201,11 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, reps: int = 10)
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def count_gflop_per_image(build: Callable[[], nn.Module], train: bool) -> float:
+def count_gflop_per_image(build: Callable[[], nn.Module], train: bool, img: int = IMG) -> float:
     """FLOPs (2 per multiply-add) of one image: forward, plus backward of the loss when training."""
     torch.manual_seed(0)
     model = build().train(train)
-    x = torch.randn(1, 3, IMG, IMG)
+    x = torch.randn(1, 3, img, img)
     y = torch.zeros(1, dtype=torch.long)
     with FlopCounterMode(display=False) as counter:
         if train:
@@ -311,7 +321,7 @@ def run_case(fam: Family, family: str, mode: str, batch: int, compiled: bool, ar
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
     torch.manual_seed(0)
-    x = torch.randn(batch, 3, IMG, IMG, device=device)
+    x = torch.randn(batch, 3, fam.img, fam.img, device=device)
     if args.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, NUM_CLASSES, (batch,), device=device)
@@ -535,7 +545,7 @@ def main() -> None:
             f"- matmul peak ({args.dtype} {n}x{n} @ {n}x{n}, median of 10): start {peak_start:.0f} GFLOP/s, "
             f"end {end} GFLOP/s; the max is the denominator of \"% matmul peak\"",
             f"- {args.reps} rounds, each sample >= {args.min_time} s, order rotated every round; "
-            "random weights, no dropout / drop path, 224x224, 1000 classes",
+            "random weights, no dropout / drop path, 224x224 (Swin V2: 256x256), 1000 classes",
         ]
 
     notes = [
@@ -577,7 +587,7 @@ def main() -> None:
         if (family, train) not in flops:
             bar.set_postfix_str(f"{family}: counting FLOPs")
             try:
-                flops[family, train] = count_gflop_per_image(fam.impls["swin-hub"], train)
+                flops[family, train] = count_gflop_per_image(fam.impls["swin-hub"], train, fam.img)
             except Exception as e:
                 flops[family, train] = None
                 notes.append(f"{fam.title}: FLOP count failed ({short_error(e)}).")

@@ -7,25 +7,35 @@ from .hf import (  # registers the configs and models with the transformers Auto
     ScratchSwinConfig,
     ScratchSwinForImageClassification,
     ScratchSwinModel,
+    ScratchSwinV2Backbone,
+    ScratchSwinV2Config,
+    ScratchSwinV2ForImageClassification,
+    ScratchSwinV2Model,
     ScratchViTBackbone,
     ScratchViTConfig,
     ScratchViTForImageClassification,
     ScratchViTModel,
 )
 from .hub import save_repo, to_transformers
-from .models import SwinConfig, SwinTransformer, ViTConfig, VisionTransformer
+from .models import SwinConfig, SwinTransformer, SwinTransformerV2, SwinV2Config, ViTConfig, VisionTransformer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SwinConfig",
     "SwinTransformer",
+    "SwinV2Config",
+    "SwinTransformerV2",
     "ViTConfig",
     "VisionTransformer",
     "ScratchSwinConfig",
     "ScratchSwinModel",
     "ScratchSwinForImageClassification",
     "ScratchSwinBackbone",
+    "ScratchSwinV2Config",
+    "ScratchSwinV2Model",
+    "ScratchSwinV2ForImageClassification",
+    "ScratchSwinV2Backbone",
     "ScratchViTConfig",
     "ScratchViTModel",
     "ScratchViTForImageClassification",

@@ -2,7 +2,7 @@
 
 from transformers import AutoBackbone, AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
-from .configuration import ScratchSwinConfig, ScratchViTConfig
+from .configuration import ScratchSwinConfig, ScratchSwinV2Config, ScratchViTConfig
 from .foreign import load_foreign
 from .image_processing import ScratchImageProcessor
 from .modeling import (
@@ -10,6 +10,9 @@ from .modeling import (
     ScratchSwinBackbone,
     ScratchSwinForImageClassification,
     ScratchSwinModel,
+    ScratchSwinV2Backbone,
+    ScratchSwinV2ForImageClassification,
+    ScratchSwinV2Model,
     ScratchViTBackbone,
     ScratchViTForImageClassification,
     ScratchViTModel,
@@ -19,6 +22,7 @@ _ScratchPreTrainedModel.load_foreign = classmethod(load_foreign)  # official / t
 
 for _config, _base, _classifier, _backbone in (
     (ScratchSwinConfig, ScratchSwinModel, ScratchSwinForImageClassification, ScratchSwinBackbone),
+    (ScratchSwinV2Config, ScratchSwinV2Model, ScratchSwinV2ForImageClassification, ScratchSwinV2Backbone),
     (ScratchViTConfig, ScratchViTModel, ScratchViTForImageClassification, ScratchViTBackbone),
 ):
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
@@ -32,12 +36,16 @@ for _config, _base, _classifier, _backbone in (
 
 __all__ = [
     "ScratchSwinConfig",
+    "ScratchSwinV2Config",
     "ScratchViTConfig",
     "ScratchSwinModel",
     "ScratchSwinForImageClassification",
+    "ScratchSwinV2Model",
+    "ScratchSwinV2ForImageClassification",
     "ScratchViTModel",
     "ScratchViTForImageClassification",
     "ScratchSwinBackbone",
+    "ScratchSwinV2Backbone",
     "ScratchViTBackbone",
     "ScratchImageProcessor",
 ]

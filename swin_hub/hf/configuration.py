@@ -27,6 +27,7 @@ from transformers import PretrainedConfig
 from transformers.backbone_utils import BackboneConfigMixin
 
 from ..models.swin import SwinConfig
+from ..models.swinv2 import SwinV2Config
 from ..models.vit import ViTConfig
 
 # pretrained_cfg keys that describe the weights and their preprocessing (timm's PretrainedCfg)
@@ -47,6 +48,7 @@ class _ArchConfig(BackboneConfigMixin, PretrainedConfig):
     # transformers' common names -> our fields (PretrainedConfig redirects reads and writes)
     attribute_map = {"image_size": "img_size", "num_channels": "in_chans", "num_attention_heads": "num_heads"}
     derived_names = ()  # transformers' names computed from the architecture (read-only properties)
+    full_crop_above = 224  # the official evaluation crops 0.9 up to this input size, then none
 
     def __init__(self, **kwargs):
         for key in DERIVED_KEYS:
@@ -112,7 +114,8 @@ class _ArchConfig(BackboneConfigMixin, PretrainedConfig):
     def data_config(self) -> dict:
         """timm's data config for these weights: the recorded preprocessing at this config's input size."""
         size = self.img_size if isinstance(self.img_size, (list, tuple)) else (self.img_size, self.img_size)
-        data = {**self.default_data, "crop_pct": 0.9 if max(size) <= 224 else 1.0, "crop_mode": "center"}
+        crop_pct = 0.9 if max(size) <= self.full_crop_above else 1.0
+        data = {**self.default_data, "crop_pct": crop_pct, "crop_mode": "center"}
         data.update({k: self.pretrained_cfg[k] for k in data if self.pretrained_cfg.get(k) is not None})
         return {**data, "input_size": (self.in_chans, *size)}
 
@@ -176,6 +179,20 @@ class ScratchSwinConfig(_ArchConfig):
     def stage_names(self) -> list[str]:
         """The backbone's outputs, as in transformers' SwinConfig: the patch embedding, then each stage."""
         return ["stem"] + [f"stage{i}" for i in range(1, len(self.depths) + 1)]
+
+
+class ScratchSwinV2Config(ScratchSwinConfig):
+    """Swin V2 architecture (defaults: Swin V2-T, 256, window 8), labels and timm fields; the
+    transformers names are V1's (`hidden_size`, `num_hidden_layers`, `stage_names`)."""
+
+    model_type = "scratch_swinv2"
+    arch_cls = SwinV2Config
+    default_architecture = "scratch_swinv2_t_w8_256"
+    model_classes = ("ScratchSwinV2Model", "ScratchSwinV2ForImageClassification", "ScratchSwinV2Backbone")
+    full_crop_above = 256  # 192 and 256 px evaluate at crop 0.9, 384 px at 1.0 (the official configs)
+
+    def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
+        super().__init__(**kwargs)
 
 
 class ScratchViTConfig(_ArchConfig):

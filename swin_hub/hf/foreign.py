@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-OURS = ("scratch_swin", "scratch_vit")
+OURS = ("scratch_swin", "scratch_swinv2", "scratch_vit")
 
 
 def _model_type(path: str) -> str | None:

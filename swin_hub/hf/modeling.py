@@ -35,8 +35,9 @@ from transformers.modeling_outputs import BackboneOutput, BaseModelOutputWithPoo
 from ..models.fast import execution_policy
 from ..models.layers import init_weights
 from ..models.swin import SwinBlock, SwinTransformer, WindowAttention
+from ..models.swinv2 import SwinTransformerV2, SwinV2Block, init_weights_v2
 from ..models.vit import Block, VisionTransformer
-from .configuration import ScratchSwinConfig, ScratchViTConfig
+from .configuration import ScratchSwinConfig, ScratchSwinV2Config, ScratchViTConfig
 from .image_processing import ScratchImageProcessor
 
 # trust_remote_code: the files a saved repo carries, flattened into one folder (target name -> module)
@@ -45,6 +46,7 @@ _CODE_MODULES = {
     "modeling_swin_hub.py": __name__,
     "image_processing_swin_hub.py": ScratchImageProcessor.__module__,
     "swin.py": SwinTransformer.__module__,
+    "swinv2.py": SwinTransformerV2.__module__,
     "vit.py": VisionTransformer.__module__,
     "layers.py": init_weights.__module__,
     "fast.py": execution_policy.__module__,
@@ -89,11 +91,17 @@ class CheckpointingSwinBlock(GradientCheckpointingLayer, SwinBlock):
     """A `SwinBlock` with transformers' activation-checkpointing switch; same weights, same forward."""
 
 
+class CheckpointingSwinV2Block(GradientCheckpointingLayer, SwinV2Block):
+    """A `SwinV2Block` with transformers' activation-checkpointing switch; same weights, same forward."""
+
+
 class CheckpointingViTBlock(GradientCheckpointingLayer, Block):
     """A ViT `Block` with transformers' activation-checkpointing switch; same weights, same forward."""
 
 
-_CHECKPOINTING_LAYERS = {SwinBlock: CheckpointingSwinBlock, Block: CheckpointingViTBlock}
+_CHECKPOINTING_LAYERS = {
+    SwinBlock: CheckpointingSwinBlock, SwinV2Block: CheckpointingSwinV2Block, Block: CheckpointingViTBlock
+}
 
 
 def adopt_blocks(model: nn.Module) -> nn.Module:
@@ -129,11 +137,12 @@ class _ScratchPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _input_embed_layer = "patch_embed"  # get_input_embeddings(): self.model.patch_embed, for PEFT
     load_foreign = None  # swin_hub.hf sets the converter here; repo code has none
+    init_module = staticmethod(init_weights)  # the family's own init of one module (the model file's)
 
     def _init_weights(self, module: nn.Module) -> None:
         """Reached for weights a checkpoint did not provide (e.g. a new head; transformers guards
         the loaded ones) and for the weight-free geometry buffers, rebuilt after meta-device init."""
-        init_weights(module)
+        self.init_module(module)
         if hasattr(module, "init_non_persistent_buffers"):
             module.init_non_persistent_buffers()
         if isinstance(module, WindowAttention):
@@ -252,6 +261,14 @@ class ScratchSwinPreTrainedModel(_ScratchPreTrainedModel):
     _no_split_modules = ["CheckpointingSwinBlock", "SwinBlock", "PatchMerging"]
 
 
+class ScratchSwinV2PreTrainedModel(_ScratchPreTrainedModel):
+    config_class = ScratchSwinV2Config
+    model_cls = SwinTransformerV2
+    init_module = staticmethod(init_weights_v2)  # logit scales, zeroed res-post-norms
+    base_output, classifier_output = ScratchSwinModelOutput, ScratchSwinImageClassifierOutput
+    _no_split_modules = ["CheckpointingSwinV2Block", "SwinV2Block", "PatchMergingV2"]
+
+
 class ScratchViTPreTrainedModel(_ScratchPreTrainedModel):
     config_class = ScratchViTConfig
     model_cls = VisionTransformer
@@ -280,7 +297,7 @@ def _keep_stage_output(x: torch.Tensor, hidden: list, maps: list) -> torch.Tenso
     return fmap.permute(0, 2, 3, 1)  # (B, H, W, C), x's own memory layout
 
 
-def _swin_forward(model: SwinTransformer, pixel_values, output_hidden_states, output_attentions) -> _Features:
+def _swin_forward(model: SwinTransformer | SwinTransformerV2, pixel_values, output_hidden_states, output_attentions) -> _Features:
     """Tokens (B, H*W, C) after the final norm, pooled (B, C), hidden states, maps and attentions.
 
     The hidden states are the embedding output and each stage's output; the forward continues from
@@ -340,7 +357,7 @@ class _Outputs:
             raise ValueError("pixel_values is required: a (B, C, H, W) float tensor")
         hs = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         at = self.config.output_attentions if output_attentions is None else output_attentions
-        if isinstance(self.model, SwinTransformer):
+        if isinstance(self.model, (SwinTransformer, SwinTransformerV2)):
             return _swin_forward(self.model, pixel_values, hs, at)
         return _vit_forward(self.model, pixel_values, hs, at, kw.get("interpolate_pos_encoding", False))
 
@@ -396,6 +413,15 @@ class ScratchSwinForImageClassification(_ClassificationModel, ScratchSwinPreTrai
     """Swin with its classification head: logits, loss, and the states of `ScratchSwinModel`.
     `from_pretrained` is strict: weights that do not fit the config raise instead of being initialised
     at random (a new classification head excepted)."""
+
+
+class ScratchSwinV2Model(_BaseModel, ScratchSwinV2PreTrainedModel):
+    """Swin V2 backbone, with the outputs of `ScratchSwinModel`. `from_pretrained` is strict."""
+
+
+class ScratchSwinV2ForImageClassification(_ClassificationModel, ScratchSwinV2PreTrainedModel):
+    """Swin V2 with its classification head, with the outputs of `ScratchSwinForImageClassification`.
+    `from_pretrained` is strict."""
 
 
 class ScratchViTModel(_BaseModel, ScratchViTPreTrainedModel):
@@ -471,6 +497,13 @@ class ScratchSwinBackbone(_Backbone, ScratchSwinPreTrainedModel):
 
     def _stem(self, pixel_values) -> torch.Tensor:
         return self.model._embed(pixel_values).permute(0, 3, 1, 2)  # (B, C, h, w)
+
+
+class ScratchSwinV2Backbone(_Backbone, ScratchSwinV2PreTrainedModel):
+    """Swin V2 backbone for dense prediction (`AutoBackbone`), with the maps of `ScratchSwinBackbone`."""
+
+    _stage_channels = ScratchSwinBackbone._stage_channels
+    _stem = ScratchSwinBackbone._stem
 
 
 class ScratchViTBackbone(_Backbone, ScratchViTPreTrainedModel):

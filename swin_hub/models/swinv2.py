@@ -180,7 +180,7 @@ class WindowAttentionV2(nn.Module):
         device = buffer_device(self.relative_coords_table, self.logit_scale)
         with torch.inference_mode(False):  # usable by autograd even if made under inference_mode
             coords = relative_coords_table(self.table_window, self.pretrained_window, device)
-            self.relative_coords_table = coords.to(self.cpb_mlp[0].weight.dtype)
+            self.relative_coords_table = coords.to(self.logit_scale.dtype)
             self.relative_position_index = relative_position_index(*self.table_window, self.table_window, device)
 
     def relative_position_bias(self, window: tuple[int, int]) -> torch.Tensor:
@@ -190,7 +190,8 @@ class WindowAttentionV2(nn.Module):
             coords = relative_coords_table(self.table_window, self.pretrained_window, self.logit_scale.device)
         if window != self.table_window or index.is_meta:
             index = relative_position_index(*window, self.table_window, self.logit_scale.device)
-        table = CPB_SCALE * torch.sigmoid(self.cpb_mlp(coords.to(self.cpb_mlp[0].weight.dtype)))  # (T, nH)
+        # the parameters' dtype (logit_scale's: the MLP's own layers may be fused, e.g. by FX quantization)
+        table = CPB_SCALE * torch.sigmoid(self.cpb_mlp(coords.to(self.logit_scale.dtype)))  # (T, nH)
         return table[index].permute(2, 0, 1)  # (N, N, nH) -> (nH, N, N)
 
     def forward(
@@ -204,7 +205,10 @@ class WindowAttentionV2(nn.Module):
         qkv_bias = None
         if self.q_bias is not None:
             qkv_bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))  # (3C,)
-        qkv = F.linear(x, self.qkv.weight, qkv_bias).view(B, nW, N, 3, self.num_heads, self.head_dim)
+        qkv = self.qkv(x)  # (B, nW, N, 3C): the module call, so adapters (LoRA) on qkv take part
+        if qkv_bias is not None:
+            qkv = qkv + qkv_bias
+        qkv = qkv.view(B, nW, N, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # 3 x (B, nW, nH, N, hd)
         q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)  # cosine similarity from here
         logit_scale = self.logit_scale.clamp(max=LOGIT_SCALE_MAX).exp()  # (nH, 1, 1)

@@ -1,3 +1,3 @@
 """timm front door: importing this registers every `scratch_*` model with timm."""
 
-from . import swin, vit  # noqa: F401  (registration happens at import)
+from . import swin, swinv2, vit  # noqa: F401  (registration happens at import)
