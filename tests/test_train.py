@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -124,8 +125,9 @@ def train_losses(output_dir: Path) -> list[float]:
     return [h["train_loss"] for h in json.loads((output_dir / "history.json").read_text())]
 
 
-# 3 epochs of 6 steps, with the randomness users get: drop path (model default), mixup, random erasing
-RESUMED = ("--num_train_epochs", "3", "--seed", "7", "--mixup", "0.5", "--random_erasing", "0.25")
+# 3 epochs of 6 steps, with the randomness users get: drop path (model default), mixup, random
+# erasing; and an EMA of the weights (saved in the checkpoint, and what last/ holds)
+RESUMED = ("--num_train_epochs", "3", "--seed", "7", "--mixup", "0.5", "--random_erasing", "0.25", "--ema_decay", "0.9")
 
 
 @pytest.fixture(scope="module")
@@ -477,3 +479,52 @@ def test_demo_runs_the_main_job_offline(tmp_path, capsys):
     assert printed.count("digit ") >= 6  # predictions of the reloaded model
     for name in ("model.safetensors", "README.md", "all_results.json", "confusion_matrix.png"):
         assert (tmp_path / "demo" / name).is_file(), name
+
+
+@pytest.fixture
+def figures(monkeypatch) -> list:
+    """The matplotlib figures the plot functions would save."""
+    from swin_hub.train import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    return drawn
+
+
+def test_roc_plot_gives_each_class_auc_and_the_macro_auc(figures, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from swin_hub.train.plots import roc_curves
+
+    rng = np.random.default_rng(0)
+    for classes in (4, 30):
+        references = np.arange(600) % classes
+        scores = rng.random((600, classes)) + np.eye(classes)[references] * rng.random(classes)[references, None]
+        scores /= scores.sum(1, keepdims=True)
+        roc_curves(tmp_path / "roc.png", scores, references, [f"c{i}" for i in range(classes)])
+        ax = figures[-1].axes[0]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        per_class = [roc_auc_score(references == c, scores[:, c]) for c in range(classes)]
+        assert f"macro AUC {np.mean(per_class):.3f}" in ax.get_title()
+        if classes == 4:
+            assert legend == [f"c{c} (AUC {per_class[c]:.3f})" for c in range(4)]
+        else:  # the averages, then the five worst classes, worst first
+            worst = np.argsort(per_class)[:5]
+            assert legend[0].startswith("micro average") and legend[1].startswith("macro average")
+            assert legend[2:] == [f"c{c} (AUC {per_class[c]:.3f})" for c in worst]
+
+
+def test_training_curves_show_both_losses_integer_epochs_and_the_best_epoch(figures, tmp_path):
+    from swin_hub.train.plots import curves
+
+    history = [{"epoch": e, "train_loss": 2.0 - e / 10, "eval_loss": 2.1 - e / 20, "eval_accuracy": 0.5 + e / 20,
+                "eval_f1_macro": 0.5 + e / 20} for e in range(3)]
+    curves(tmp_path / "curves.png", history, best_epoch=2, metric="accuracy")
+    loss, scores = figures[-1].axes
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == [
+        "training loss", "validation loss", "best (epoch 2, accuracy 0.600)"]
+    lines = {line.get_label(): line for line in scores.get_lines()}
+    assert (lines["accuracy"].get_linestyle(), lines["accuracy"].get_marker()) != (
+        lines["F1 (macro)"].get_linestyle(), lines["F1 (macro)"].get_marker())  # equal values stay visible
+    figures[-1].canvas.draw()
+    assert all(float(t).is_integer() for t in loss.get_xticks())

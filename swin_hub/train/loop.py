@@ -66,9 +66,11 @@ def configure_console(verbose: bool, main_process: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("swin_hub").setLevel(logging.INFO if main_process else logging.ERROR)
-    if not verbose:
-        import transformers
+    import transformers
 
+    if verbose:
+        transformers.utils.logging.enable_progress_bar()
+    else:
         transformers.utils.logging.disable_progress_bar()
 
 
