@@ -290,6 +290,9 @@ def load_data(args) -> ImageData:
     if args.dataset_name not in (None, "digits"):
         train, validation, names, source = hf_dataset(args)
     elif args.train_dir:
+        for flag, folder in (("--train_dir", args.train_dir), ("--validation_dir", args.validation_dir)):
+            if folder is not None and not Path(folder).is_dir():
+                raise DataError(f"{flag} {folder}: not a folder")
         root = Path(args.train_dir)
         inner = next((root / n for n in VALIDATION_NAMES if (root / n).is_dir()), None)
         if args.validation_dir is None and (root / "train").is_dir() and inner is not None:

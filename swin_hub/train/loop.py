@@ -371,7 +371,9 @@ def train(args) -> dict:
                  f"{workers} loader worker(s) per process{', torch.compile' if args.torch_compile else ''}")
     bars = show_bars(accelerator.is_local_main_process)
     progress = tqdm(total=max_steps, initial=state["completed_steps"], desc="train", unit="step", disable=bars)
-    log_every = max_steps // LOG_LINES if progress.disable and max_steps // LOG_LINES < steps_per_epoch else 0
+    # without a bar, a step line now and then, when epochs are too long for their own lines to show progress
+    log_every = max(POSTFIX_EVERY, max_steps // LOG_LINES)
+    log_every = log_every if progress.disable and log_every < steps_per_epoch else 0
     every = int(args.checkpointing_steps) if str(args.checkpointing_steps).isdigit() else None
     saved_at = state["completed_steps"] if resume is not None else None
     metric = args.metric_for_best_model
