@@ -1,16 +1,19 @@
-"""Fine-tuning: outputs a user can load, exact resume after a kill, and two processes that
-train one model (accelerate launch on the CPU, gloo)."""
+"""Fine-tuning: outputs a user can load, exact resume after a kill or Ctrl-C (drop path on, as
+users get it), checkpoint rotation, one-line errors, and two processes that train one model
+(accelerate launch on the CPU, gloo)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -18,12 +21,13 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageClassification
 
 import swin_hub  # noqa: F401  (registers the scratch_* models)
-from swin_hub.train.loop import latest_checkpoint, train
+from swin_hub.train import loop
 from swin_hub.train.args import parse_args
+from swin_hub.train.loop import latest_checkpoint, train
 
 ROOT = Path(__file__).parents[1]
-TINY_SWIN = {"img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 4,
-             "drop_path_rate": 0.0}
+# drop path stays at the model's default (on): resume must be exact with it
+TINY_SWIN = {"img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 4}
 TINY_VIT = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2}
 
 
@@ -43,7 +47,7 @@ def run_cli(args: list[str], *, launcher: list[str] | None = None, **kwargs) -> 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("run") / "out"
-    results = train(parse_args(tiny_args(out, "--num_train_epochs", "2")))
+    results = train(parse_args(tiny_args(out, "--num_train_epochs", "2", "--seed", "0")))
     return out, results
 
 
@@ -110,27 +114,137 @@ def test_output_dir_in_use_is_refused_without_resume_or_overwrite(trained):
         train(parse_args(tiny_args(trained[0], "--num_train_epochs", "1")))
 
 
-def test_resume_after_sigkill_gives_the_weights_of_an_uninterrupted_run(tmp_path):
-    common = ("--num_train_epochs", "3", "--checkpointing_steps", "2", "--seed", "7")
-    straight = run_cli(tiny_args(tmp_path / "straight", *common))
-    assert straight.wait(timeout=600) == 0, straight.stdout.read()[-3000:]
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = load_file(a), load_file(b)
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
 
-    interrupted = run_cli(tiny_args(tmp_path / "killed", *common))
+
+def train_losses(output_dir: Path) -> list[float]:
+    return [h["train_loss"] for h in json.loads((output_dir / "history.json").read_text())]
+
+
+# 3 epochs of 6 steps, with the randomness users get: drop path (model default), mixup, random
+# erasing; and an EMA of the weights (saved in the checkpoint, and what last/ holds)
+RESUMED = ("--num_train_epochs", "3", "--seed", "7", "--mixup", "0.5", "--random_erasing", "0.25", "--ema_decay", "0.9")
+
+
+@pytest.fixture(scope="module")
+def straight_in_process(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("straight") / "out"
+    train(parse_args(tiny_args(out, *RESUMED, "--checkpointing_steps", "no")))
+    return out
+
+
+@pytest.mark.parametrize("checkpointing, stop_at", [("2", "step_4"), ("epoch", "step_6")], ids=["mid-epoch", "between-epochs"])
+def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch, straight_in_process, checkpointing, stop_at):
+    """Weights and every epoch's train_loss equal to the run without interruption (the resumed
+    epoch's loss counts the batches before the checkpoint too)."""
+    save = loop.save_checkpoint
+
+    def save_then_interrupt(*args, **kwargs):
+        path = save(*args, **kwargs)
+        if path.name == stop_at:
+            raise KeyboardInterrupt
+        return path
+
+    argv = tiny_args(tmp_path / "out", *RESUMED, "--checkpointing_steps", checkpointing)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(parse_args(argv))
+    monkeypatch.undo()
+    assert latest_checkpoint(tmp_path / "out").name == stop_at
+    train(parse_args(argv + ["--resume_from_checkpoint", "latest"]))
+    assert_same_weights(straight_in_process / "last" / "model.safetensors", tmp_path / "out" / "last" / "model.safetensors")
+    assert train_losses(tmp_path / "out") == train_losses(straight_in_process)
+
+
+@pytest.fixture(scope="module")
+def straight_cli(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("straight_cli") / "out"
+    proc = run_cli(tiny_args(out, *RESUMED))
+    log = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, log[-3000:]
+    return out
+
+
+def wait_for(path: Path, proc: subprocess.Popen) -> None:
     deadline = time.time() + 600
-    while time.time() < deadline and not (tmp_path / "killed" / "checkpoints" / "step_8").is_dir():
+    while time.time() < deadline and proc.poll() is None and not path.is_dir():
         time.sleep(0.05)
+    assert path.is_dir(), f"{path} never appeared"
+
+
+def test_resume_after_sigkill_gives_the_weights_of_an_uninterrupted_run(tmp_path, straight_cli):
+    out = tmp_path / "killed"
+    interrupted = run_cli(tiny_args(out, *RESUMED, "--checkpointing_steps", "2"))
+    wait_for(out / "checkpoints" / "step_8", interrupted)
     interrupted.send_signal(signal.SIGKILL)  # mid-epoch 1 (6 steps per epoch), no chance to clean up
     interrupted.wait()
-    assert latest_checkpoint(tmp_path / "killed") is not None
-    resumed = run_cli(tiny_args(tmp_path / "killed", *common, "--resume_from_checkpoint", "latest"))
+    resumed = run_cli(tiny_args(out, *RESUMED, "--checkpointing_steps", "2", "--resume_from_checkpoint", "latest"))
     log = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, log[-3000:]
     assert "resumed from" in log
-    a = load_file(tmp_path / "straight" / "last" / "model.safetensors")
-    b = load_file(tmp_path / "killed" / "last" / "model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_weights(straight_cli / "last" / "model.safetensors", out / "last" / "model.safetensors")
+    assert train_losses(out) == train_losses(straight_cli)
+
+
+def test_ctrl_c_stops_cleanly_and_prints_the_command_that_resumes(tmp_path, straight_cli):
+    out = tmp_path / "stopped"
+    proc = run_cli(tiny_args(out, *RESUMED, "--checkpointing_steps", "2"))
+    wait_for(out / "checkpoints" / "step_4", proc)
+    proc.send_signal(signal.SIGINT)
+    log = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 130, log[-3000:]
+    assert "Traceback" not in log
+    command = next(line.strip() for line in log.splitlines() if line.strip().startswith("swin-hub train "))
+    assert command.endswith("--resume_from_checkpoint latest")
+    assert str(latest_checkpoint(out)) in log  # the checkpoint it names is complete and loadable
+    resumed = run_cli(shlex.split(command)[2:])  # the printed command, through this interpreter
+    resumed_log = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, resumed_log[-3000:]
+    assert_same_weights(straight_cli / "last" / "model.safetensors", out / "last" / "model.safetensors")
+
+
+def test_console_is_quiet_and_free_of_escape_codes_in_a_log_file(straight_cli, tmp_path):
+    """No progress bars (escape codes) and no library INFO lines without a terminal; one line
+    per epoch from swin-hub."""
+    out = tmp_path / "out"
+    proc = run_cli(tiny_args(out, "--num_train_epochs", "2", "--max_train_samples", "32", "--max_eval_samples", "16"))
+    log = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, log[-3000:]
+    assert "\x1b" not in log and "\r" not in log
+    assert "Writing model shards" not in log
+    assert not [line for line in log.splitlines() if " INFO " in line and "swin_hub" not in line], log
+    assert sum(" epoch " in line for line in log.splitlines()) == 2
+
+
+def test_resume_latest_on_a_finished_run_changes_nothing(trained, caplog):
+    out, results = trained
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    again = loop.main(tiny_args(out, "--num_train_epochs", "2", "--seed", "0", "--resume_from_checkpoint", "latest"))
+    assert again == 0
+    assert "finished run" in caplog.text
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_checkpoints_are_rotated_keeping_the_newest(tmp_path):
+    train(parse_args(tiny_args(tmp_path / "out", "--num_train_epochs", "1", "--checkpointing_steps", "1",
+                               "--max_train_samples", "64", "--max_eval_samples", "16", "--checkpoints_total_limit", "2")))
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == ["step_3", "step_4"]
+
+
+def test_rotation_keeps_the_checkpoint_resumed_from_until_a_newer_one_is_complete(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for step in (2, 4, 6):
+        (folder / f"step_{step}").mkdir(parents=True)
+        (folder / f"step_{step}" / "trainer_state.json").write_text("{}")
+    (folder / "step_8").mkdir()  # no state file: incomplete, never resumed from, not counted
+    (folder / ".step_10.tmp").mkdir()  # left by a killed save
+    loop.rotate_checkpoints(tmp_path, 1)
+    assert sorted(p.name for p in folder.iterdir()) == ["step_6", "step_8"]
 
 
 def test_loader_workers_give_the_weights_of_a_run_without_them(tmp_path):
@@ -237,13 +351,106 @@ def test_vit_trains_too(tmp_path):
     assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "scratch_vit"
 
 
-def test_evaluate_command_reproduces_the_training_evaluation(trained, tmp_path):
+def test_evaluate_command_scores_the_split_training_made(trained, tmp_path):
+    """Seed (0 here, not the default 42) and caps come from the model's training_args.json: the
+    same 50 images, the same confusion matrix."""
     from swin_hub.cli import main
 
     out, results = trained
     metrics_file = tmp_path / "eval.json"
-    main(["evaluate", str(out), "digits", "--max_eval_samples", "50", "--output", str(metrics_file)])
-    assert json.loads(metrics_file.read_text())["eval_accuracy"] == pytest.approx(results["eval_accuracy"])
+    main(["evaluate", str(out), "digits", "--output", str(metrics_file)])
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["eval_samples"] == 50
+    assert metrics["eval_confusion_matrix"] == results["eval_confusion_matrix"]
+    assert metrics["eval_accuracy"] == pytest.approx(results["eval_accuracy"])
+
+
+def test_training_args_record_every_setting_including_zeros_and_the_augmentation(trained):
+    recorded = json.loads((trained[0] / "training_args.json").read_text())
+    assert recorded["seed"] == 0 and recorded["mixup"] == 0.0 and recorded["hflip"] == 0.0
+    assert recorded["crop_scale_min"] == 0.6 and recorded["random_erasing"] == 0.0
+    assert any("RandomResizedCrop" in step and "0.6" in step for step in recorded["train_transform"])
+    assert recorded["hub_token"] is None
+
+
+def error_of(capsys, argv: list[str]) -> tuple[int, str]:
+    try:
+        code = loop.main(argv)
+    except SystemExit as e:  # argparse, at parse time
+        code = e.code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().count("\n") == 0, err
+    return code, err.strip()
+
+
+def image_tree(root: Path, counts: dict[str, int]) -> Path:
+    import PIL.Image
+
+    for c, (name, n) in enumerate(counts.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            PIL.Image.new("RGB", (36, 36), (80 * c % 256, 40 * i % 256, 200)).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--learning_rate", "-1", "expected > 0"),
+    ("--per_device_train_batch_size", "0", "expected >= 1"),
+    ("--num_train_epochs", "-3", "expected >= 1"),
+    ("--metric_for_best_model", "f2", "invalid choice"),
+])
+def test_bad_flags_fail_at_parse_time_in_one_line(tmp_path, capsys, flag, value, expected):
+    code, err = error_of(capsys, tiny_args(tmp_path / "out", flag, value))
+    assert code == 2 and flag in err and expected in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_ends_in_one_line_naming_the_problem(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    code, err = error_of(capsys, tiny_args(tmp_path / "a", "--train_dir", str(missing)))
+    assert code == 2 and f"--train_dir {missing}: not a folder" in err
+
+    code, err = error_of(capsys, tiny_args(tmp_path / "a", "--train_dir", str(missing), model="scratch_nonsense"))
+    assert code == 2 and "scratch_nonsense" in err  # the model is checked before the data
+
+    code, err = error_of(capsys, tiny_args(tmp_path / "a", kwargs={**TINY_SWIN, "num_heads": [1]}))
+    assert code == 2 and "--model_kwargs" in err and "num_heads" in err
+
+    lonely = image_tree(tmp_path / "lonely", {"cat": 3})
+    code, err = error_of(capsys, tiny_args(tmp_path / "a", "--train_dir", str(lonely)))
+    assert code == 2 and "one class ('cat')" in err
+
+    broken = image_tree(tmp_path / "broken", {"cat": 3, "dog": 3})
+    (broken / "dog" / "bad.png").write_text("not a png")
+    code, err = error_of(capsys, tiny_args(tmp_path / "a", "--train_dir", str(broken)))
+    assert code == 2 and str(broken / "dog" / "bad.png") in err and "--skip_corrupt_images" in err
+
+    ghost = image_tree(tmp_path / "ghost", {"cat": 3, "dog": 3})
+    (ghost / "emu").mkdir()
+    code, err = error_of(capsys, tiny_args(tmp_path / "a", "--train_dir", str(ghost)))
+    assert code == 2 and str(ghost / "emu") in err and "--skip_empty_classes" in err
+
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("mine")
+    code, err = error_of(capsys, tiny_args(tmp_path / "used"))
+    assert code == 2 and "not empty" in err and "--overwrite_output_dir" in err
+    assert not (tmp_path / "a").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(loop.DataError):
+        loop.main(tiny_args(tmp_path / "a", "--train_dir", str(tmp_path / "missing"), "--debug"))
+
+
+def test_empty_class_folder_skipped_by_flag_and_no_top5_for_three_classes(tmp_path):
+    data = image_tree(tmp_path / "data", {"cat": 12, "dog": 12, "emu": 12})
+    (data / "yak").mkdir()
+    results = train(parse_args(tiny_args(tmp_path / "out", "--train_dir", str(data), "--skip_empty_classes",
+                                         "--num_train_epochs", "1", "--train_val_split", "0.25")))
+    assert results["num_classes"] == 3 and list(results["eval_per_class"]) == ["cat", "dog", "emu"]
+    saved = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    assert "eval_top5_accuracy" not in saved  # 1.0 whatever the model, with 3 classes
+    assert all("eval_top5_accuracy" not in h for h in json.loads((tmp_path / "out" / "history.json").read_text()))
 
 
 def test_model_card_parses_back_with_the_run_metrics(trained):
@@ -272,3 +479,52 @@ def test_demo_runs_the_main_job_offline(tmp_path, capsys):
     assert printed.count("digit ") >= 6  # predictions of the reloaded model
     for name in ("model.safetensors", "README.md", "all_results.json", "confusion_matrix.png"):
         assert (tmp_path / "demo" / name).is_file(), name
+
+
+@pytest.fixture
+def figures(monkeypatch) -> list:
+    """The matplotlib figures the plot functions would save."""
+    from swin_hub.train import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    return drawn
+
+
+def test_roc_plot_gives_each_class_auc_and_the_macro_auc(figures, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from swin_hub.train.plots import roc_curves
+
+    rng = np.random.default_rng(0)
+    for classes in (4, 30):
+        references = np.arange(600) % classes
+        scores = rng.random((600, classes)) + np.eye(classes)[references] * rng.random(classes)[references, None]
+        scores /= scores.sum(1, keepdims=True)
+        roc_curves(tmp_path / "roc.png", scores, references, [f"c{i}" for i in range(classes)])
+        ax = figures[-1].axes[0]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        per_class = [roc_auc_score(references == c, scores[:, c]) for c in range(classes)]
+        assert f"macro AUC {np.mean(per_class):.3f}" in ax.get_title()
+        if classes == 4:
+            assert legend == [f"c{c} (AUC {per_class[c]:.3f})" for c in range(4)]
+        else:  # the averages, then the five worst classes, worst first
+            worst = np.argsort(per_class)[:5]
+            assert legend[0].startswith("micro average") and legend[1].startswith("macro average")
+            assert legend[2:] == [f"c{c} (AUC {per_class[c]:.3f})" for c in worst]
+
+
+def test_training_curves_show_both_losses_integer_epochs_and_the_best_epoch(figures, tmp_path):
+    from swin_hub.train.plots import curves
+
+    history = [{"epoch": e, "train_loss": 2.0 - e / 10, "eval_loss": 2.1 - e / 20, "eval_accuracy": 0.5 + e / 20,
+                "eval_f1_macro": 0.5 + e / 20} for e in range(3)]
+    curves(tmp_path / "curves.png", history, best_epoch=2, metric="accuracy")
+    loss, scores = figures[-1].axes
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == [
+        "training loss", "validation loss", "best (epoch 2, accuracy 0.600)"]
+    lines = {line.get_label(): line for line in scores.get_lines()}
+    assert (lines["accuracy"].get_linestyle(), lines["accuracy"].get_marker()) != (
+        lines["F1 (macro)"].get_linestyle(), lines["F1 (macro)"].get_marker())  # equal values stay visible
+    figures[-1].canvas.draw()
+    assert all(float(t).is_integer() for t in loss.get_xticks())

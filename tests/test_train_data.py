@@ -559,3 +559,36 @@ def test_persistent_workers_draw_each_epochs_augmentation_like_the_main_process(
     assert not torch.equal(main_process[0], main_process[1])
     for a, b in zip(main_process, workers):
         assert torch.equal(a, b)
+
+
+# --- 7. classes without training images ---------------------------------------------------------
+
+
+def test_an_empty_class_folder_is_refused_by_path_or_skipped_by_flag(tmp_path, caplog):
+    """An empty folder would be a phantom class (0 recall in every macro average)."""
+    tree(tmp_path / "train", {"ant": 3, "bee": 3, "cow": 3})
+    (tmp_path / "train" / "bee_empty").mkdir()
+    tree(tmp_path / "val", {"ant": 2, "cow": 2})
+    argv = ["--train_dir", tmp_path / "train", "--validation_dir", tmp_path / "val"]
+    with pytest.raises(DataError, match=f"{tmp_path / 'train' / 'bee_empty'}.*--skip_empty_classes"):
+        load(*argv)
+    with caplog.at_level(logging.WARNING, logger="swin_hub.train.data"):
+        data = load(*argv, "--skip_empty_classes")
+    assert "bee_empty" in caplog.text
+    assert data.class_names == ["ant", "bee", "cow"]
+    for split in (data.train, data.validation):  # labels renumbered, still each image's own class
+        assert [data.class_names[y] for y in split.labels] == [class_of(p, p.parents[1]) for p in split.images]
+
+
+def test_an_unused_classlabel_name_is_refused_or_skipped(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "ghost", "b"])})
+    labels = [0, 2] * 4
+    rows = datasets.Dataset.from_dict({"image": _rows(labels), "label": labels}, features=features)
+    datasets.DatasetDict({"train": rows, "validation": rows}).save_to_disk(tmp_path / "ds")
+    with pytest.raises(DataError, match=r"\['ghost'\]"):
+        load("--dataset_name", tmp_path / "ds")
+    data = load("--dataset_name", tmp_path / "ds", "--skip_empty_classes")
+    assert data.class_names == ["a", "b"]
+    assert data.validation.labels == [0, 1] * 4
+    assert [_decode(data.validation.images[i])[0] for i in range(2)] == [20, 100]  # class 2's pixels, now label 1

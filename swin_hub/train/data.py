@@ -2,8 +2,8 @@
 (image, label) splits with class names; images are loaded lazily and converted to RGB.
 
 Every source ends as two `Split`s and a list of class names, which become the model's
-`id2label`. Bad data is reported where it is found: unreadable files by path, one class or
-no images as a clear error.
+`id2label`. Bad data is reported where it is found, in one line: unreadable files by path,
+an empty class folder by path, one class or no images.
 """
 
 from __future__ import annotations
@@ -206,11 +206,11 @@ def verify_images(paths: Sequence[Path], labels: list[int], skip: bool) -> tuple
                 image.load()
         except Exception as e:  # PIL raises many types for broken files
             bad[i] = f"{path} ({type(e).__name__})"
+    shown = "; ".join(list(bad.values())[:5]) + ("; ..." if len(bad) > 5 else "")
     if bad and not skip:
-        shown = "\n  ".join(list(bad.values())[:20])
-        raise DataError(f"{len(bad)} unreadable image file(s) (pass --skip_corrupt_images to skip them):\n  {shown}")
+        raise DataError(f"{len(bad)} unreadable image file(s): {shown} (pass --skip_corrupt_images to skip them)")
     if bad:
-        _logger.warning(f"skipped {len(bad)} unreadable image file(s), e.g. {next(iter(bad.values()))}")
+        _logger.warning(f"skipped {len(bad)} unreadable image file(s): {shown}")
     keep = [i for i in range(len(paths)) if i not in bad]
     return [paths[i] for i in keep], [labels[i] for i in keep]
 
@@ -286,10 +286,13 @@ def _is_classlabel(ds, column: str) -> bool:
 
 def load_data(args) -> ImageData:
     """The splits the arguments name (default: the bundled digits), checked."""
-    validation = None
+    validation, val_root, folder_of = None, None, None
     if args.dataset_name not in (None, "digits"):
         train, validation, names, source = hf_dataset(args)
     elif args.train_dir:
+        for flag, folder in (("--train_dir", args.train_dir), ("--validation_dir", args.validation_dir)):
+            if folder is not None and not Path(folder).is_dir():
+                raise DataError(f"{flag} {folder}: not a folder")
         root = Path(args.train_dir)
         inner = next((root / n for n in VALIDATION_NAMES if (root / n).is_dir()), None)
         if args.validation_dir is None and (root / "train").is_dir() and inner is not None:
@@ -298,14 +301,15 @@ def load_data(args) -> ImageData:
             val_root = Path(args.validation_dir) if args.validation_dir else None
         paths, labels, names = scan_folder(root)
         paths, labels = verify_images(paths, labels, args.skip_corrupt_images)
-        train, source = Split(paths, labels), f"imagefolder:{args.train_dir}"
-        if val_root is not None:
-            val_paths, val_labels, _ = scan_folder(val_root, names)
-            validation = Split(*verify_images(val_paths, val_labels, args.skip_corrupt_images))
+        train, source, folder_of = Split(paths, labels), f"imagefolder:{args.train_dir}", root
     else:
         images, labels, names = digits()
         train, source = Split(images, labels), "digits (scikit-learn, bundled)"
     check_classes(train, names, source)
+    train, validation, names = drop_empty_classes(train, validation, names, source, folder_of, args.skip_empty_classes)
+    if val_root is not None:
+        val_paths, val_labels, _ = scan_folder(val_root, names)
+        validation = Split(*verify_images(val_paths, val_labels, args.skip_corrupt_images))
     if validation is None:
         train, validation = stratified_split(train, args.train_val_split, args.seed)
     if len(validation) == 0:
@@ -317,6 +321,30 @@ def load_data(args) -> ImageData:
         pick = np.random.default_rng([args.seed, 1]).choice(len(validation), args.max_eval_samples, replace=False)
         validation = validation.subset(sorted(pick))
     return ImageData(train, validation, names, source)
+
+
+def drop_empty_classes(train: Split, validation: Split | None, names: list[str], source: str, root: Path | None,
+                       skip: bool) -> tuple[Split, Split | None, list[str]]:
+    """A class without training images (an empty class folder, an unused ClassLabel name) would be
+    one the model can never be right about, a phantom zero in every macro average: refuse it by
+    name, or drop it (and its validation images) and renumber the labels."""
+    counts = np.bincount(train.labels, minlength=len(names))
+    empty = [names[c] for c in range(len(names)) if counts[c] == 0]
+    if not empty:
+        return train, validation, names
+    shown = ", ".join(str(root / n) for n in empty) if root else f"{source}: classes {empty[:10]}"
+    what = "class folder(s) without images" if root else "no training images"
+    if not skip:
+        raise DataError(f"{what}: {shown} (add images, remove them, or pass --skip_empty_classes)")
+    _logger.warning(f"skipped {len(empty)} {what}: {shown}")
+    kept = [n for n in names if n not in empty]
+    new_index = {names.index(n): i for i, n in enumerate(kept)}
+
+    def renumber(split: Split) -> Split:
+        split = split.subset([i for i, y in enumerate(split.labels) if y in new_index])
+        return Split(split.images, [new_index[y] for y in split.labels], split.boxes)
+
+    return renumber(train), renumber(validation) if validation is not None else None, kept
 
 
 def check_classes(split: Split, names: list[str], source: str) -> None:
