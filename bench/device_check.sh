@@ -177,7 +177,7 @@ train_report() {
     summary
 }
 
-step perf_eager 220 "${PERF[@]}" --families swin_t,vit_b16,swin_b,vit_s16 --modes infer8,train8 \
+step perf_eager 220 "${PERF[@]}" --families swin_t,vit_b16,swin_b,vit_s16,swinv2_t --modes infer8,train8 \
     --compile eager --out "$OUT/perf_bf16_b128_eager.md"
 
 if ((can_train)); then

@@ -1,4 +1,4 @@
-"""The contract generic transformers code relies on, checked on all four transformers classes.
+"""The contract generic transformers code relies on, checked on all six transformers classes.
 
 In the spirit of transformers' ModelTesterMixin, written here from its documented behaviour:
 output types and shapes, tuples vs dataclasses, hidden states and attentions, save / load,
@@ -19,6 +19,9 @@ from swin_hub import (
     ScratchSwinConfig,
     ScratchSwinForImageClassification,
     ScratchSwinModel,
+    ScratchSwinV2Config,
+    ScratchSwinV2ForImageClassification,
+    ScratchSwinV2Model,
     ScratchViTConfig,
     ScratchViTForImageClassification,
     ScratchViTModel,
@@ -30,12 +33,17 @@ SWIN = dict(img_size=32, patch_size=2, embed_dim=16, depths=[2, 2], num_heads=[1
 VIT = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
 NUM_LABELS = 3
 BATCH = 2
-CLASSES = [ScratchSwinModel, ScratchSwinForImageClassification, ScratchViTModel, ScratchViTForImageClassification]
-CLASSIFIERS = [ScratchSwinForImageClassification, ScratchViTForImageClassification]
+CLASSES = [
+    ScratchSwinModel, ScratchSwinForImageClassification, ScratchSwinV2Model, ScratchSwinV2ForImageClassification,
+    ScratchViTModel, ScratchViTForImageClassification,
+]
+CLASSIFIERS = [ScratchSwinForImageClassification, ScratchSwinV2ForImageClassification, ScratchViTForImageClassification]
+SWINV2_CLASSES = (ScratchSwinV2Model, ScratchSwinV2ForImageClassification)
 
 
 def is_swin(cls):
-    return cls in (ScratchSwinModel, ScratchSwinForImageClassification)
+    """Swin V1 or V2: the same outputs (V2 differs inside the blocks only)."""
+    return cls in (ScratchSwinModel, ScratchSwinForImageClassification, *SWINV2_CLASSES)
 
 
 def is_classifier(cls):
@@ -43,6 +51,8 @@ def is_classifier(cls):
 
 
 def make_config(cls, **kw):
+    if cls in SWINV2_CLASSES:
+        return ScratchSwinV2Config(**SWIN, **kw)
     return ScratchSwinConfig(**SWIN, **kw) if is_swin(cls) else ScratchViTConfig(**VIT, **kw)
 
 
@@ -194,6 +204,7 @@ def test_save_and_load_give_identical_outputs(cls, tmp_path):
 
 
 @pytest.mark.parametrize("base_cls, head_cls", [(ScratchSwinModel, ScratchSwinForImageClassification),
+                                                (ScratchSwinV2Model, ScratchSwinV2ForImageClassification),
                                                 (ScratchViTModel, ScratchViTForImageClassification)])
 def test_classifier_loads_from_a_backbone_checkpoint_with_a_new_head(base_cls, head_cls, tmp_path):
     base = make_model(base_cls)

@@ -192,6 +192,7 @@ class ScratchSwinV2Config(ScratchSwinConfig):
     full_crop_above = 256  # 192 and 256 px evaluate at crop 0.9, 384 px at 1.0 (the official configs)
 
     def __init__(self, **kwargs):  # an explicit __init__ keeps transformers v5 from replacing ours
+        kwargs.setdefault("pretrained_window_sizes", [])  # 0 for each stage of these depths, not the default's
         super().__init__(**kwargs)
 
 

@@ -80,7 +80,7 @@ class SwinV2Config:
     depths: tuple[int, ...] = (2, 2, 6, 2)
     num_heads: tuple[int, ...] = (3, 6, 12, 24)
     window_size: int = 8
-    pretrained_window_sizes: tuple[int, ...] = (0, 0, 0, 0)
+    pretrained_window_sizes: tuple[int, ...] = ()  # () = 0 for every stage
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     ape: bool = False
@@ -99,7 +99,7 @@ class SwinV2Config:
         shared = {f.name for f in fields(SwinConfig)} & {f.name for f in fields(self)}
         v1 = SwinConfig(**{name: getattr(self, name) for name in shared})
         self.img_size, self.depths, self.num_heads = v1.img_size, v1.depths, v1.num_heads
-        self.pretrained_window_sizes = tuple(int(p) for p in self.pretrained_window_sizes)
+        self.pretrained_window_sizes = tuple(int(p) for p in self.pretrained_window_sizes) or (0,) * len(self.depths)
         if len(self.pretrained_window_sizes) != len(self.depths) or any(p < 0 for p in self.pretrained_window_sizes):
             raise ValueError(
                 f"pretrained_window_sizes {self.pretrained_window_sizes} must have one int >= 0 per stage "
