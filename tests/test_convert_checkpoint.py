@@ -39,7 +39,8 @@ from transformers import ViTConfig as HFViTConfig
 import swin_hub  # noqa: F401  (registers the scratch_* models with timm and the Auto classes)
 import swin_hub.cli
 from swin_hub.convert import checkpoint
-from swin_hub.convert.checkpoint import ConversionError, convert, write_repo
+from swin_hub.convert.checkpoint import ConversionError, convert
+from swin_hub.hub.repo import write_repo
 
 from helpers import perturb_
 

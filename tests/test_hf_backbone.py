@@ -286,7 +286,8 @@ def test_converted_official_checkpoint_gives_timms_own_stage_features(tmp_path):
     own Swin loading the same official file."""
     from pathlib import Path
 
-    from swin_hub.convert.checkpoint import convert, write_repo
+    from swin_hub.convert.checkpoint import convert
+    from swin_hub.hub.repo import write_repo
 
     official = Path(__file__).parent / "fixtures" / "swin_official_tiny.pth"
     converted = convert(official)

@@ -14,6 +14,7 @@ from .modeling import (
     ScratchViTForImageClassification,
     ScratchViTModel,
 )
+from .wrap import to_transformers
 
 _ScratchPreTrainedModel.load_foreign = classmethod(load_foreign)  # official / timm / transformers files too
 
@@ -40,4 +41,5 @@ __all__ = [
     "ScratchSwinBackbone",
     "ScratchViTBackbone",
     "ScratchImageProcessor",
+    "to_transformers",
 ]
