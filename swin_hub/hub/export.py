@@ -14,7 +14,7 @@ from .. import hf  # noqa: F401  (registers our Auto classes)
 from ..convert import transformers_layout as tl
 from ..convert.checkpoint import TOLERANCE, ConversionError
 from ..models.swin import SwinTransformer
-from .repo import staging_dir
+from .repo import normal_permissions, staging_dir
 
 
 def load_swin_hub(src: str | Path):
@@ -67,6 +67,7 @@ def export_transformers(src: str | Path, out: str | Path, force: bool = False) -
             size={"height": height, "width": width}, resample=3 if data["interpolation"] == "bicubic" else 2,
             image_mean=list(data["mean"]), image_std=list(data["std"]),
         ).save_pretrained(tmp)
+        normal_permissions(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

@@ -55,6 +55,7 @@ def save_repo(model: torch.nn.Module, directory: str | os.PathLike, id2label: di
         wrapper.save_pretrained(tmp)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
+        normal_permissions(tmp)
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
@@ -75,6 +76,16 @@ def staging_dir(directory: Path) -> Path:
     tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     return tmp
+
+
+def normal_permissions(folder: Path) -> None:
+    """Give every file and folder inside `folder` the permissions the umask gives a new file
+    (0644 / 0755 under umask 022), read off `folder` itself: safetensors writes its files
+    through a private 0600 temp file."""
+    dir_mode = folder.stat().st_mode & 0o777
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(dir_mode if path.is_dir() else dir_mode & 0o666)
 
 
 def write_repo(converted: Converted, out: str | Path, force: bool = False, repo_id: str | None = None) -> Path:
