@@ -157,6 +157,12 @@ TINY_SWIN = {"img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1],
              "drop_path_rate": 0.0}
 
 
+def clean_env() -> dict:
+    """This environment without what would put the checkout on sys.path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    return {**env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
 class Installed:
     """A fresh virtualenv holding only the built wheel; the dependencies come from this
     interpreter's site-packages through a path line in a `.pth` file. Python does not read the
@@ -168,10 +174,10 @@ class Installed:
         self.elsewhere.mkdir()
         self.wheel = self._build(root / "dist")
         self.venv = root / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(self.venv)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(self.venv)], env=clean_env(), check=True)
         self.python = self.venv / "bin" / "python"
-        pip = [sys.executable, "-m", "pip", "--python", str(self.python), "install", "--no-deps", "--no-index", "--quiet"]
-        subprocess.run(pip + [str(self.wheel)], check=True)
+        subprocess.run([str(self.python), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
+                        "--disable-pip-version-check", str(self.wheel)], env=clean_env(), check=True)
         # after the install: pip must not see the editable swin-hub as an installed version
         self.site = Path(self.run_python("import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
         ours = sysconfig.get_paths()
@@ -186,16 +192,12 @@ class Installed:
             shutil.copy2(ROOT / name, src / name)
         shutil.copytree(PACKAGE, src / "swin_hub", ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-                        "--wheel-dir", str(dist), str(src)], check=True)
+                        "--wheel-dir", str(dist), str(src)], env=clean_env(), check=True)
         (wheel,) = dist.glob("swin_hub-*.whl")
         return wheel
 
-    def env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        return {**env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-
     def run(self, *command: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(command, cwd=self.elsewhere, env=self.env(), capture_output=True, text=True, timeout=300,
+        result = subprocess.run(command, cwd=self.elsewhere, env=clean_env(), capture_output=True, text=True, timeout=300,
                                 preexec_fn=lambda: os.umask(0o022))
         assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
         return result

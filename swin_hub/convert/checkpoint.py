@@ -5,7 +5,8 @@ recognise family and layout from the tensors; infer the architecture from the sh
 take a transformers / swin-hub config.json beside the weights); map to swin_hub names and
 fit bias tables / position embeddings to the target window and grid; load strictly; compare
 logits with the source implementation (timm for official / timm / Google layouts,
-transformers for its own); write the repo folder, model card and report atomically.
+transformers for its own). `swin_hub.hub.write_repo` then writes the repo folder, model card
+and report atomically.
 """
 
 from __future__ import annotations
