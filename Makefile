@@ -26,4 +26,4 @@ models: install
 	$(VENV)/bin/swin-hub models
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache build dist

@@ -28,7 +28,8 @@ import swin_hub  # noqa: F401  (registers the scratch_* models)
 RUN = """
 import json, resource, sys, time
 start = time.perf_counter()
-from swin_hub.convert.checkpoint import convert, write_repo
+from swin_hub.convert.checkpoint import convert
+from swin_hub.hub.repo import write_repo
 c = convert(sys.argv[1])
 write_repo(c, sys.argv[2], force=True)
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

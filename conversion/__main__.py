@@ -2,6 +2,6 @@
 
 import sys
 
-from swin_hub.convert.command import main
+from swin_hub.hub.command import main
 
 sys.exit(main())

@@ -19,7 +19,9 @@ from timm.models import get_pretrained_cfg
 from timm.models._hub import download_cached_file
 
 import swin_hub  # noqa: F401  (registers the scratch_* tags)
-from swin_hub.convert.checkpoint import ConversionError, convert, write_repo
+from swin_hub.convert.checkpoint import ConversionError, convert
+from swin_hub.hub.push import push_folder
+from swin_hub.hub.repo import write_repo
 
 
 def official_tags(pattern: str) -> list[str]:
@@ -41,8 +43,6 @@ def convert_tag(tag: str, out: Path, force: bool = False, push_org: str | None =
     repo_id = f"{push_org}/{tag.replace('.', '-')}" if push_org else None
     folder = write_repo(converted, out / tag, force=force, repo_id=repo_id)
     if repo_id:
-        from swin_hub.hub.push import push_folder
-
         push_folder(folder, repo_id, commit_message=f"Convert {tag} with swin-hub")
     return converted.report
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import swin_hub  # noqa: F401  (registers the scratch_* models)
+from . import timm as _registration  # noqa: F401  (registers the scratch_* models with timm)
 
 
 def build_on_meta(name: str, **kwargs) -> nn.Module:
@@ -96,13 +96,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
-    from .convert.command import add_arguments
+    from .hub.command import add_arguments
 
     add_arguments(parser)
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from .convert.command import run
+    from .hub.command import run
 
     return run(args)
 
@@ -122,7 +122,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .convert.checkpoint import ConversionError
-    from .convert.export import export_transformers
+    from .hub.export import export_transformers
 
     try:
         result = export_transformers(args.src, args.out, force=args.force)

@@ -4,6 +4,7 @@ load, with its metrics, plots and model card."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ from .convert import swin as swin_convert
 from .convert import vit as vit_convert
 from .models import SwinTransformer, VisionTransformer
 
-BUNDLED = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+BUNDLED = Path(str(files(__package__) / "data"))  # the official oracle fixtures, package data (data/README.md)
 
 
 def _report(name: str, model: torch.nn.Module, fixture: Path) -> float:

@@ -1,6 +1,12 @@
 """Shared test helpers (imported by the test modules; pytest puts tests/ on sys.path)."""
 
+from importlib.resources import files
+from pathlib import Path
+
 import torch
+
+# the official oracle fixtures ship in the package (`swin-hub demo` checks them); tests read that copy
+FIXTURES = Path(str(files("swin_hub") / "data"))
 
 
 def perturb_(model: torch.nn.Module, seed: int) -> torch.nn.Module:

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 import conversion.convert_official as batch
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from helpers import FIXTURES
+
 ROOT = Path(__file__).parents[1]
 
 

@@ -39,12 +39,12 @@ from transformers import ViTConfig as HFViTConfig
 import swin_hub  # noqa: F401  (registers the scratch_* models with timm and the Auto classes)
 import swin_hub.cli
 from swin_hub.convert import checkpoint
-from swin_hub.convert.checkpoint import ConversionError, convert, write_repo
+from swin_hub.convert.checkpoint import ConversionError, convert
+from swin_hub.hub.repo import write_repo
 
-from helpers import perturb_
+from helpers import FIXTURES, perturb_
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
 TOL = 1e-4
 HF_LABELS = {i: f"hf-class-{i}" for i in range(1000)}  # a transformers folder's own labels
 

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from swin_hub import save_repo
 from swin_hub.cli import main
 from swin_hub.convert.checkpoint import ConversionError
-from swin_hub.convert.export import export_transformers
+from swin_hub.hub.export import export_transformers
 
 from helpers import perturb_
 

@@ -10,7 +10,6 @@ against eval mode; bf16 autocast forward and backward. Skipped without a CUDA de
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
 import timm
@@ -18,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from helpers import perturb_
+from helpers import FIXTURES, perturb_
 import swin_hub  # noqa: F401  (registers scratch_* with timm)
 from swin_hub.convert.swin import infer_config, to_swin_hub
 from swin_hub.convert.vit import checkpoint_filter_fn, infer_config_npz, load_npz, npz_to_swin_hub
@@ -30,7 +29,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 DEVICE = "cuda"
-FIXTURES = Path(__file__).parent / "fixtures"
 TOL = 1e-4  # the fixtures' and the CPU tests' fp32 tolerance
 GRAD_MODES = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode, "grad": contextlib.nullcontext}
 
@@ -149,7 +147,6 @@ def test_bf16_autocast_forward_and_backward_are_finite(kind):
     assert torch.isfinite(logits).all()
     missing = [n for n, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing, missing
-
 
 
 # --- 5. the CUDA policy's fast paths equal the plain path on the GPU ---------------------------

@@ -36,6 +36,8 @@ from swin_hub import (
 )
 from swin_hub.hf.modeling import repo_code_files
 
+from helpers import FIXTURES
+
 SWIN_ARCH = dict(embed_dim=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4], img_size=64, window_size=4, drop_path_rate=0.0)
 VIT_ARCH = dict(embed_dim=32, depth=3, num_heads=2, img_size=32, patch_size=8)
 ALL_STAGES = ["stage1", "stage2", "stage3", "stage4"]
@@ -284,11 +286,10 @@ def test_mask2former_with_swin_backbone_round_trips_save_pretrained(tmp_path):
 def test_converted_official_checkpoint_gives_timms_own_stage_features(tmp_path):
     """Microsoft's release layout -> `swin-hub convert` folder -> backbone: the stage maps of timm's
     own Swin loading the same official file."""
-    from pathlib import Path
+    from swin_hub.convert.checkpoint import convert
+    from swin_hub.hub.repo import write_repo
 
-    from swin_hub.convert.checkpoint import convert, write_repo
-
-    official = Path(__file__).parent / "fixtures" / "swin_official_tiny.pth"
+    official = FIXTURES / "swin_official_tiny.pth"
     converted = convert(official)
     folder = write_repo(converted, tmp_path / "converted")
     backbone = ScratchSwinBackbone.from_pretrained(folder, out_features=ALL_STAGES).eval()

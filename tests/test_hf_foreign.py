@@ -3,8 +3,6 @@ checkpoints: converted on load with the same mapping as `swin-hub convert` and t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import timm
 import torch
@@ -13,9 +11,7 @@ from safetensors.torch import load_file
 
 from swin_hub import ScratchSwinForImageClassification, ScratchViTForImageClassification, ScratchViTModel
 
-from helpers import perturb_
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from helpers import FIXTURES, perturb_
 
 
 @pytest.mark.parametrize(

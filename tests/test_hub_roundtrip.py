@@ -16,8 +16,9 @@ import torch
 from swin_hub.train import train
 from swin_hub.train.args import parse_args
 
+from helpers import FIXTURES
+
 ROOT = Path(__file__).parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
 TINY = {"img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 4,
         "drop_path_rate": 0.0}
 

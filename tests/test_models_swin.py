@@ -8,7 +8,6 @@ LayerNorms and zero biases cannot hide a wrong mapping.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import timm
@@ -17,12 +16,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from timm.models import swin_transformer as timm_swin
 
-from helpers import perturb_
+from helpers import FIXTURES, perturb_
 import swin_hub  # noqa: F401  (registers scratch_swin_* with timm)
 from swin_hub.convert.swin import infer_config, to_swin_hub
 from swin_hub.models.swin import SwinConfig, SwinTransformer
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TOL = 1e-4
 # small enough for CPU, still four stages with regular and shifted blocks
 SMALL = dict(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), num_classes=10, drop_path_rate=0.0)

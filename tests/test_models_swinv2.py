@@ -1,7 +1,7 @@
 """Specification of swin_hub's Swin V2: official, timm and transformers parity, the window change
 rule, input sizes, training, and the weight-free geometry.
 
-References are the official Microsoft fixture (tests/fixtures/swinv2_official_tiny.*), timm's
+References are the official Microsoft fixture (swin_hub/data/swinv2_official_tiny.*), timm's
 `timm.models.swin_transformer_v2` and transformers' `Swinv2ForImageClassification`, all with every
 parameter perturbed (p += 0.1 * N(0, 1)): the official init zeroes the res-post-norms and the
 q / v biases, which would hide a wrong mapping of those tensors.
@@ -22,12 +22,11 @@ from safetensors.torch import load_file
 from timm.models._features import FeatureGetterNet
 from timm.models import swin_transformer_v2 as timm_v2
 
-from helpers import perturb_
+from helpers import FIXTURES, perturb_
 from swin_hub.convert import swinv2 as convert
 from swin_hub.models import fast
 from swin_hub.models.swinv2 import SwinTransformerV2, SwinV2Config, relative_coords_table
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TOL = 1e-4
 # small enough for CPU, still four stages with regular and shifted blocks
 SMALL = dict(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), num_classes=10, drop_path_rate=0.0)

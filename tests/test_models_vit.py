@@ -9,7 +9,6 @@ LayerNorms and zero biases cannot hide a wrong mapping.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,12 +18,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from timm.models import vision_transformer as timm_vit
 
-from helpers import perturb_
+from helpers import FIXTURES, perturb_
 import swin_hub  # noqa: F401  (registers scratch_vit_* with timm)
 from swin_hub.convert.vit import checkpoint_filter_fn, infer_config, infer_config_npz, load_npz, npz_to_swin_hub
 from swin_hub.models.vit import ViTConfig, VisionTransformer
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TOL = 1e-4
 # a small ViT for timm comparisons: exact GELU and eps 1e-6 are timm's defaults
 SMALL = dict(img_size=224, patch_size=16, embed_dim=64, depth=2, num_heads=2, num_classes=10)

@@ -9,8 +9,6 @@ Small architecture overrides keep everything that runs a forward pass fast on CP
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import timm
 import torch
@@ -30,7 +28,8 @@ from torchvision import transforms as T
 
 import swin_hub  # noqa: F401  (registers the scratch_* models with timm)
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from helpers import FIXTURES
+
 TOL = 1e-4
 
 # our name -> timm's own model with the same official hyper-parameters

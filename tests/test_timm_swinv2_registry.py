@@ -7,7 +7,6 @@ nothing.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 import timm
@@ -15,11 +14,11 @@ import torch
 from safetensors.torch import load_file
 from timm.models import get_pretrained_cfg
 
+from helpers import FIXTURES
 import swin_hub  # noqa: F401  (registers the scratch_* models with timm)
 from swin_hub.convert.swinv2 import to_swin_hub
 from swin_hub.timm import swinv2 as timm_swinv2
 
-FIXTURES = Path(__file__).parent / "fixtures"
 # ours -> (timm's name, the pretrained tag both share)
 TIMM_TWINS = {
     "scratch_swinv2_t_w8_256": ("swinv2_tiny_window8_256", "ms_in1k"),

@@ -5,7 +5,8 @@ recognise family and layout from the tensors; infer the architecture from the sh
 take a transformers / swin-hub config.json beside the weights); map to swin_hub names and
 fit bias tables / position embeddings to the target window and grid; load strictly; compare
 logits with the source implementation (timm for official / timm / Google layouts,
-transformers for its own); write the repo folder, model card and report atomically.
+transformers for its own). `swin_hub.hub.write_repo` then writes the repo folder, model card
+and report atomically.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..models.presets import ARCHS, data_defaults
 from ..models.swin import SwinConfig, SwinTransformer
 from ..models.vit import ViTConfig, VisionTransformer
 from . import swin as swin_convert
 from . import transformers_layout as tl
 from . import vit as vit_convert
+from .common import read_weights
 
 _logger = logging.getLogger(__name__)
 TOLERANCE = 1e-4
@@ -95,8 +98,6 @@ def _download(repo_id: str, revision: str | None) -> Path:
 
 def read_source(src: str | Path, revision: str | None = None) -> Source:
     """A file, a folder (weights + optional config.json) or a Hub id `org/name`."""
-    from ..timm.common import read_weights
-
     path = Path(src)
     origin = str(src)
     if not path.exists():
@@ -148,11 +149,9 @@ def infer_cfg(family: str, fmt: str, sd: dict, source: Source) -> tuple[SwinConf
     """The architecture (from config.json when one describes these weights, else from shapes) and labels."""
     folder = source.folder_config or {}
     labels = _labels(folder)
-    if folder.get("model_type") in ("scratch_swin", "scratch_vit"):
-        from ..hf import ScratchSwinConfig, ScratchViTConfig
-
-        config_cls = ScratchSwinConfig if family == "swin" else ScratchViTConfig
-        return config_cls.from_dict(folder).to_model_config(), labels
+    if folder.get("model_type") in ("scratch_swin", "scratch_vit"):  # a swin-hub repo records every field
+        cfg_cls = SwinConfig if family == "swin" else ViTConfig
+        return cfg_cls.from_kwargs(**{k: folder[k] for k in cfg_cls().to_dict() if k in folder}), labels
     if fmt == "transformers" and folder.get("model_type") in ("swin", "vit"):
         import transformers
 
@@ -201,16 +200,8 @@ ARCH_FIELDS = {
 }
 
 
-def _registry(family: str):
-    """swin_hub.timm.swin / .vit (imported late: they import this package's key maps)."""
-    from ..timm import swin as timm_swin
-    from ..timm import vit as timm_vit
-
-    return timm_swin if family == "swin" else timm_vit
-
-
 def registered_archs(family: str) -> dict:
-    return _registry(family).ARCHS
+    return ARCHS[family]
 
 
 def apply_model_name(family: str, cfg, name: str):
@@ -332,7 +323,7 @@ def _transformers_reference(family: str, source: Source, cfg, x):
 def convert(src: str | Path, model_name: str | None = None, num_classes: int | None = None,
             revision: str | None = None, check: bool = True) -> Converted:
     """Read, map, verify at the source's own architecture, then fit to the target; nothing is
-    written (see `write_repo`)."""
+    written (`swin_hub.hub.write_repo` writes the repo folder)."""
     start = time.perf_counter()
     source = read_source(src, revision)
     family, fmt, sd = identify(source)
@@ -371,7 +362,7 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     else:
         model = at_source
     model.pretrained_cfg = {"architecture": name or ("scratch_swin_t" if family == "swin" else "scratch_vit_b"),
-                            **_registry(family).data_defaults(cfg)}
+                            **data_defaults(cfg)}
     report = {
         "source": source.origin,
         "weights_file": str(source.weights_file),
@@ -417,14 +408,3 @@ def check_parity(family: str, fmt: str, source: Source, cfg, model: torch.nn.Mod
 
 def _jsonable(d: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
-def write_repo(converted: Converted, out: str | Path, force: bool = False, repo_id: str | None = None) -> Path:
-    """The repo folder (timm + transformers), its model card and `conversion_report.json`, atomically."""
-    from ..hub.cards import converted_card
-    from ..hub.repo import save_repo
-
-    params = sum(p.numel() for p in converted.model.parameters())
-    card = converted_card(converted.report, repo_id, params)
-    extra = {"README.md": str(card), "conversion_report.json": json.dumps(converted.report, indent=2) + "\n"}
-    return save_repo(converted.model, out, id2label=converted.labels, overwrite=force, extra_files=extra)

@@ -1,6 +1,14 @@
-"""Helpers every layout shares: checkpoint wrappers and the buffers never read from files."""
+"""Helpers every layout shares: reading a weights file, checkpoint wrappers and the buffers
+never read from files."""
 
 from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
 
 BUFFERS = ("relative_position_index", "attn_mask")
 
@@ -19,3 +27,34 @@ def strip_wrapper_prefix(state_dict: dict, prefix: str = "model.") -> dict:
     if state_dict and all(k.startswith(prefix) for k in state_dict):
         return {k[len(prefix) :]: v for k, v in state_dict.items()}
     return state_dict
+
+
+def read_weights(path: str | Path) -> dict:
+    """A checkpoint file as a dict: npz arrays, safetensors or a torch file (never unpickles code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if path.suffix == ".npz" or (magic[:2] == b"PK" and _is_npz(path)):
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's message is a page about weights_only; keep its reason line
+        paragraphs = [p.strip() for p in str(e).split("\n\n") if p.strip()]
+        detail = [p for p in paragraphs if not p.startswith(("Weights only load failed", "Check the documentation", "Please file"))]
+        reason = " ".join(detail or paragraphs[:1]).replace("WeightsUnpickler error:", "").strip()
+        if "GLOBAL" in reason.upper():
+            raise ValueError(f"{path}: refused: the pickle references code ({reason}); only tensors load") from e
+        raise ValueError(f"{path}: not a readable PyTorch / safetensors / npz checkpoint ({reason})") from e
+
+
+def _is_npz(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith(".npy") for n in z.namelist())
+    except zipfile.BadZipFile:  # truncated: let torch.load word the error
+        return False

@@ -17,6 +17,7 @@ from .modeling import (
     ScratchViTForImageClassification,
     ScratchViTModel,
 )
+from .wrap import to_transformers
 
 _ScratchPreTrainedModel.load_foreign = classmethod(load_foreign)  # official / timm / transformers files too
 
@@ -48,4 +49,5 @@ __all__ = [
     "ScratchSwinV2Backbone",
     "ScratchViTBackbone",
     "ScratchImageProcessor",
+    "to_transformers",
 ]

@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from transformers.utils import cached_file
+
+from ..convert.checkpoint import convert
+from .wrap import to_transformers
+
 OURS = ("scratch_swin", "scratch_swinv2", "scratch_vit")
 
 
 def _model_type(path: str) -> str | None:
     """model_type of the config.json at a folder / Hub id, None if it has none."""
-    from transformers.utils import cached_file
-
     local = Path(path)
     if local.is_dir():
         config = local / "config.json"
@@ -29,9 +32,6 @@ def load_foreign(cls, path, **kwargs):
     """The converted model, or None when `path` is a swin-hub repo (transformers loads it)."""
     if not Path(str(path)).is_file() and _model_type(str(path)) in OURS:
         return None
-    from ..convert.checkpoint import convert
-    from ..hub.repo import to_transformers
-
     num_labels = kwargs.get("num_labels")
     converted = convert(str(path), num_classes=num_labels, revision=kwargs.get("revision"), check=False)
     model = to_transformers(converted.model, converted.labels)

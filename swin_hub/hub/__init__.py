@@ -1,5 +1,5 @@
-"""The swin-hub repo layout (one folder that timm and transformers both load)."""
+"""The swin-hub repo layout (one folder that timm and transformers both load), model cards, push."""
 
-from .repo import config_from_timm, save_repo, to_transformers
+from .repo import config_from_timm, save_repo, write_repo
 
-__all__ = ["config_from_timm", "save_repo", "to_transformers"]
+__all__ = ["config_from_timm", "save_repo", "write_repo"]

@@ -1,12 +1,14 @@
-"""Model cards rendered from the templates in `model_cards/` with huggingface_hub's ModelCard."""
+"""Model cards rendered from the templates in `model_cards/` (package data, beside this file)
+with huggingface_hub's ModelCard."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
+TEMPLATES = files(__package__) / "model_cards"
 
 CITATIONS = {
     "swin": """@inproceedings{liu2021swin,
@@ -36,11 +38,12 @@ def _is_hub_id(text: str) -> bool:
     return text.count("/") == 1 and not Path(text).exists() and not text.startswith((".", "/"))
 
 
-def template(name: str) -> Path:
+def template(name: str) -> str:
+    """The text of a card template shipped in the package."""
     path = TEMPLATES / name
     if not path.is_file():
-        raise FileNotFoundError(f"model card template {path} is missing (swin-hub installed without its model_cards/ folder?)")
-    return path
+        raise FileNotFoundError(f"model card template {path} is missing (a swin-hub install without its package data?)")
+    return path.read_text(encoding="utf-8")
 
 
 def converted_card(report: dict, repo_id: str | None, params: int) -> ModelCard:
@@ -60,7 +63,7 @@ def converted_card(report: dict, repo_id: str | None, params: int) -> ModelCard:
     diff = parity.get("max_abs_diff")
     return ModelCard.from_template(
         data,
-        template_path=str(template("converted.md")),
+        template_str=template("converted.md"),
         repo_name=(repo_id or report.get("architecture") or family).split("/")[-1],
         repo_id=repo_id or "ORG/NAME",
         family_name="Swin Transformer" if family == "swin" else "Vision Transformer",
@@ -130,7 +133,7 @@ def finetuned_card(results: dict, args: dict, config: dict, repo_id: str | None,
     size = config["img_size"] if isinstance(config["img_size"], list) else [config["img_size"]] * 2
     return ModelCard.from_template(
         data,
-        template_path=str(template("finetuned.md")),
+        template_str=template("finetuned.md"),
         model_name=name,
         repo_id=repo_id or "ORG/NAME",
         family_name="Swin Transformer" if family == "swin" else "Vision Transformer",

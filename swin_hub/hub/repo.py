@@ -10,62 +10,23 @@ installed) and `pipeline` all load.
     swin.py vit.py layers.py     /
 
 `save_repo` writes it atomically from a timm model, a pure model or one of our transformers
-classes; `ScratchXxx.save_pretrained` writes the same files in place.
+classes; `ScratchXxx.save_pretrained` writes the same files in place; `write_repo` adds the
+model card and report of a converted checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 import torch
 
-from ..hf import (
-    ScratchSwinConfig,
-    ScratchSwinForImageClassification,
-    ScratchSwinModel,
-    ScratchViTConfig,
-    ScratchViTForImageClassification,
-    ScratchViTModel,
-)
-from ..hf.modeling import _ScratchPreTrainedModel
-from ..models import SwinTransformer, VisionTransformer
-
-_CLASSES = {  # pure model -> (config, backbone class, classifier class)
-    SwinTransformer: (ScratchSwinConfig, ScratchSwinModel, ScratchSwinForImageClassification),
-    VisionTransformer: (ScratchViTConfig, ScratchViTModel, ScratchViTForImageClassification),
-}
-
-
-def to_transformers(model: torch.nn.Module, id2label: dict | list | None = None) -> _ScratchPreTrainedModel:
-    """Our transformers class around a timm-created or pure model, sharing its parameters.
-
-    Labels come from `id2label`, else from timm's `pretrained_cfg['label_names']`; the timm
-    pretrained_cfg (preprocessing, license, ...) is kept for the saved config.
-    """
-    if isinstance(model, _ScratchPreTrainedModel):
-        return model
-    kind = next((k for k in _CLASSES if isinstance(model, k)), None)
-    if kind is None:
-        raise TypeError(f"expected a swin-hub Swin / ViT model, got {type(model).__name__}")
-    config_cls, backbone_cls, classifier_cls = _CLASSES[kind]
-    pretrained_cfg = dict(getattr(model, "pretrained_cfg", None) or {})
-    num_classes = model.cfg.num_classes
-    labels = id2label if id2label is not None else pretrained_cfg.get("label_names")
-    if isinstance(labels, (list, tuple)):
-        labels = dict(enumerate(labels))
-    if labels is not None and num_classes and len(labels) != num_classes:
-        raise ValueError(f"{len(labels)} labels given for a head of {num_classes} classes")
-    extra = {"id2label": {int(k): str(v) for k, v in labels.items()}} if labels and num_classes else {}
-    config = config_cls.from_model_config(
-        model.cfg, architecture=pretrained_cfg.get("architecture"), pretrained_cfg=pretrained_cfg, **extra
-    )
-    with torch.device("meta"):  # no second copy of the weights: the module is swapped in below
-        wrapper = (classifier_cls if num_classes else backbone_cls)(config)
-    wrapper.model = model
-    return wrapper.train(model.training)
+from ..convert.checkpoint import Converted
+from ..hf.wrap import to_transformers
+from .cards import converted_card
 
 
 def config_from_timm(model_name: str, **kwargs):
@@ -89,12 +50,12 @@ def save_repo(model: torch.nn.Module, directory: str | os.PathLike, id2label: di
     if directory.exists() and any(directory.iterdir()) and not overwrite:
         raise FileExistsError(f"{directory} is not empty; pass overwrite=True (--force) to replace it")
     wrapper = to_transformers(model, id2label)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    tmp = staging_dir(directory)
     try:
         wrapper.save_pretrained(tmp)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
+        normal_permissions(tmp)
         old = None
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
@@ -106,3 +67,31 @@ def save_repo(model: torch.nn.Module, directory: str | os.PathLike, id2label: di
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def staging_dir(directory: Path) -> Path:
+    """A new empty sibling of `directory` to build it in before the rename into place. Made with
+    the umask's permissions (0755), not mkdtemp's owner-only 0700, which the rename would keep."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    return tmp
+
+
+def normal_permissions(folder: Path) -> None:
+    """Give every file and folder inside `folder` the permissions the umask gives a new file
+    (0644 / 0755 under umask 022), read off `folder` itself: safetensors writes its files
+    through a private 0600 temp file."""
+    dir_mode = folder.stat().st_mode & 0o777
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(dir_mode if path.is_dir() else dir_mode & 0o666)
+
+
+def write_repo(converted: Converted, out: str | Path, force: bool = False, repo_id: str | None = None) -> Path:
+    """The repo folder of a converted checkpoint (timm + transformers), its model card and
+    `conversion_report.json`, atomically."""
+    params = sum(p.numel() for p in converted.model.parameters())
+    card = converted_card(converted.report, repo_id, params)
+    extra = {"README.md": str(card), "conversion_report.json": json.dumps(converted.report, indent=2) + "\n"}
+    return save_repo(converted.model, out, id2label=converted.labels, overwrite=force, extra_files=extra)

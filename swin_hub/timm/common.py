@@ -12,46 +12,13 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 from timm.models import adapt_input_conv, build_model_with_cfg
 
+from ..convert.common import read_weights
+
 _logger = logging.getLogger(__name__)
-
-
-def read_weights(path: str | Path) -> dict:
-    """A checkpoint file as a dict: npz arrays, safetensors or a torch file (never unpickles code)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    with open(path, "rb") as f:
-        magic = f.read(8)
-    if path.suffix == ".npz" or (magic[:2] == b"PK" and _is_npz(path)):
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    if path.suffix == ".safetensors":
-        return load_file(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch's message is a page about weights_only; keep its reason line
-        paragraphs = [p.strip() for p in str(e).split("\n\n") if p.strip()]
-        detail = [p for p in paragraphs if not p.startswith(("Weights only load failed", "Check the documentation", "Please file"))]
-        reason = " ".join(detail or paragraphs[:1]).replace("WeightsUnpickler error:", "").strip()
-        if "GLOBAL" in reason.upper():
-            raise ValueError(f"{path}: refused: the pickle references code ({reason}); only tensors load") from e
-        raise ValueError(f"{path}: not a readable PyTorch / safetensors / npz checkpoint ({reason})") from e
-
-
-def _is_npz(path: Path) -> bool:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return any(n.endswith(".npy") for n in z.namelist())
-    except zipfile.BadZipFile:  # truncated: let torch.load word the error
-        return False
 
 
 def load_converted(model: torch.nn.Module, path: str | Path, convert: Callable[[dict], dict]) -> None:
@@ -98,12 +65,3 @@ def create(builder: Callable, variant: str, pretrained: bool, arch: dict, filter
         cfg = kwargs.get("pretrained_cfg") or {}
         where = cfg.get("file") or cfg.get("hf_hub_id") or variant if isinstance(cfg, dict) else variant
         raise ValueError(f"{where}: unreadable safetensors weights (truncated or corrupt: {e})") from e
-
-
-def source_free_cfg(make_cfg: Callable[[int], dict], cfg) -> dict:
-    """A family's pretrained_cfg at `cfg`'s input size, without the fields that name a source
-    (converted weights are their own source)."""
-    height, width = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
-    drop = ("url", "hf_hub_id", "custom_load", "num_classes", "pool_size")
-    base = make_cfg(max(height, width))
-    return {**{k: v for k, v in base.items() if k not in drop}, "input_size": (cfg.in_chans, height, width)}

@@ -1,33 +1,22 @@
 """timm registration of the Swin models: `timm.create_model('scratch_swin_t')` after `import swin_hub`.
 
-One line of hyper-parameters per model, exactly the official ones; the pretrained tags point
+The hyper-parameters of each name are the official ones, kept with their preprocessing in
+`swin_hub.models.presets` (conversion checks checkpoints against them); the pretrained tags point
 at the official Microsoft releases (GitHub `.pth`) and their `microsoft/swin-*` Hub repos.
 """
 
 from __future__ import annotations
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import generate_default_cfgs, register_model
 
 from ..convert.swin import checkpoint_filter_fn
+from ..models.presets import SWIN_ARCHS, release_data
 from ..models.swin import SwinConfig, SwinTransformer
-from .common import create, load_converted, source_free_cfg
+from .common import create, load_converted
 
 RELEASES = "https://github.com/SwinTransformer/storage/releases/download"
 
-# the official hyper-parameters of each registered name
-ARCHS = {
-    "scratch_swin_t": dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7),
-    "scratch_swin_s": dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), window_size=7),
-    "scratch_swin_b": dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), window_size=7),
-    "scratch_swin_l": dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), window_size=7),
-    "scratch_swin_b_384": dict(
-        img_size=384, embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), window_size=12
-    ),
-    "scratch_swin_l_384": dict(
-        img_size=384, embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), window_size=12
-    ),
-}
+ARCHS = SWIN_ARCHS  # the official hyper-parameters of each registered name (models/presets.py)
 
 
 def _cfg(file: str, hub_repo: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
@@ -38,18 +27,8 @@ def _cfg(file: str, hub_repo: str | None = None, num_classes: int = 1000, size: 
         custom_load=True,
         hf_hub_id=hub_repo,
         num_classes=num_classes,
-        input_size=(3, size, size),
         pool_size=(size // 32, size // 32),
-        crop_pct=0.9 if size == 224 else 1.0,
-        interpolation="bicubic",
-        fixed_input_size=False,
-        mean=IMAGENET_DEFAULT_MEAN,
-        std=IMAGENET_DEFAULT_STD,
-        first_conv="patch_embed.proj",
-        classifier="head",
-        license="mit",
-        paper_ids="arXiv:2103.14030",
-        origin_url="https://github.com/microsoft/Swin-Transformer",
+        **release_data("swin", size),
     )
 
 
@@ -83,13 +62,6 @@ default_cfgs = generate_default_cfgs({
         "v1.0.0/swin_large_patch4_window12_384_22k.pth", "microsoft/swin-large-patch4-window12-384-in22k", 21841, 384
     ),
 })
-
-
-
-
-def data_defaults(cfg) -> dict:
-    """pretrained_cfg fields (preprocessing, license, paper) for converted official weights at cfg's size."""
-    return source_free_cfg(lambda size: _cfg("v1.0.0/x.pth", size=size), cfg)
 
 
 class TimmSwinTransformer(SwinTransformer):

@@ -1,53 +1,33 @@
 """timm registration of the ViT models: `timm.create_model('scratch_vit_b')` after `import swin_hub`.
 
-One line of hyper-parameters per model, exactly the paper's; the pretrained tags point at
-Google's released `.npz` files (and the `google/vit-*` Hub repos where Google published one).
+The hyper-parameters of each name are the paper's, kept with their preprocessing in
+`swin_hub.models.presets` (conversion checks checkpoints against them); the pretrained tags point
+at Google's released `.npz` files (and the `google/vit-*` Hub repos where Google published one).
 """
 
 from __future__ import annotations
 
-from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
 from timm.models import generate_default_cfgs, register_model
 
 from ..convert.vit import checkpoint_filter_fn, npz_to_swin_hub
+from ..models.presets import VIT_ARCHS, release_data
 from ..models.vit import ViTConfig, VisionTransformer
-from .common import create, load_converted, source_free_cfg
+from .common import create, load_converted
 
 AUGREG = "https://storage.googleapis.com/vit_models/augreg"
 ORIG = "https://storage.googleapis.com/vit_models/imagenet21k+imagenet2012"
 
-# the paper's hyper-parameters of each registered name
-ARCHS = {
-    "scratch_vit_ti": dict(patch_size=16, embed_dim=192, depth=12, num_heads=3),
-    "scratch_vit_s": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6),
-    "scratch_vit_b": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12),
-    "scratch_vit_l": dict(patch_size=16, embed_dim=1024, depth=24, num_heads=16),
-    "scratch_vit_b32": dict(patch_size=32, embed_dim=768, depth=12, num_heads=12),
-    "scratch_vit_b_384": dict(img_size=384, patch_size=16, embed_dim=768, depth=12, num_heads=12),
-}
+ARCHS = VIT_ARCHS  # the paper's hyper-parameters of each registered name (models/presets.py)
 
 
 def _cfg(url: str, hub_repo: str | None = None, num_classes: int = 1000, size: int = 224) -> dict:
     """`hub_repo`: the google/ Hub copy (transformers layout), which timm prefers when the Hub
     is reachable; the filter converts it on load like the release file at `url`."""
-    return dict(
-        url=url,
-        custom_load=True,
-        hf_hub_id=hub_repo,
-        num_classes=num_classes,
-        input_size=(3, size, size),
-        pool_size=None,
-        crop_pct=0.9 if size == 224 else 1.0,
-        interpolation="bicubic",
-        fixed_input_size=True,
-        mean=IMAGENET_INCEPTION_MEAN,
-        std=IMAGENET_INCEPTION_STD,
-        first_conv="patch_embed.proj",
-        classifier="head",
-        license="apache-2.0",
-        paper_ids="arXiv:2010.11929" if "augreg" not in url else "arXiv:2106.10270",
-        origin_url="https://github.com/google-research/vision_transformer",
-    )
+    cfg = dict(url=url, custom_load=True, hf_hub_id=hub_repo, num_classes=num_classes, pool_size=None,
+               **release_data("vit", size))
+    if "augreg" in url:  # "How to train your ViT?", not the original paper
+        cfg["paper_ids"] = "arXiv:2106.10270"
+    return cfg
 
 
 def _augreg(stem: str, aug: str, ft: str | None = None, size: int = 224, i1k: bool = False) -> dict:
@@ -87,13 +67,6 @@ default_cfgs = generate_default_cfgs({
 def _to_swin_hub(raw: dict, model: VisionTransformer) -> dict:
     sd = npz_to_swin_hub(raw) if "embedding/kernel" in raw else raw
     return checkpoint_filter_fn(sd, model)
-
-
-
-
-def data_defaults(cfg) -> dict:
-    """pretrained_cfg fields (preprocessing, license, paper) for converted official weights at cfg's size."""
-    return source_free_cfg(lambda size: _cfg("x.npz", size=size), cfg)
 
 
 class TimmVisionTransformer(VisionTransformer):

@@ -6,7 +6,9 @@ import argparse
 import logging
 import sys
 
-from .checkpoint import ConversionError, convert, write_repo
+from ..convert.checkpoint import ConversionError, convert
+from .push import PushError, push_folder
+from .repo import write_repo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
           + (f"max abs diff {diff:.2e} (tolerance {parity['tolerance']})" if diff is not None else parity.get("note", "not checked")))
     print(f"wrote {out} (report: {out / 'conversion_report.json'})")
     if args.push_to_hub:
-        from ..hub.push import PushError, push_folder
-
         try:
             url = push_folder(out, args.push_to_hub, private=args.private, commit_message=f"swin-hub convert {report['source']}")
         except PushError as e:

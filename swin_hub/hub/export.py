@@ -4,22 +4,21 @@ ViTForImageClassification (model_type 'swin' / 'vit'), verified, so nobody is lo
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
+import transformers
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
+from .. import hf  # noqa: F401  (registers our Auto classes)
+from ..convert import transformers_layout as tl
+from ..convert.checkpoint import TOLERANCE, ConversionError
 from ..models.swin import SwinTransformer
-from . import transformers_layout as tl
-from .checkpoint import TOLERANCE, ConversionError
+from .repo import normal_permissions, staging_dir
 
 
 def load_swin_hub(src: str | Path):
     """(pure model, transformers config) of a swin-hub repo folder or Hub id."""
-    from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
-
-    from .. import hf  # noqa: F401  (registers our Auto classes)
-
     config = AutoConfig.from_pretrained(src)
     if config.model_type not in ("scratch_swin", "scratch_vit"):
         raise ConversionError(f"{src}: model_type {config.model_type!r} is not a swin-hub repo (scratch_swin / scratch_vit)")
@@ -30,8 +29,6 @@ def load_swin_hub(src: str | Path):
 def export_transformers(src: str | Path, out: str | Path, force: bool = False) -> dict:
     """Write the transformers-native folder (config, weights under checkpoint names, image
     processor) atomically; returns the parity figures against the swin-hub model."""
-    import transformers
-
     model, config = load_swin_hub(src)
     cfg = model.cfg
     swin = isinstance(model, SwinTransformer)
@@ -61,8 +58,7 @@ def export_transformers(src: str | Path, out: str | Path, force: bool = False) -
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} is not empty; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = staging_dir(out)
     try:
         target.save_pretrained(tmp)
         data = config.data_config()
@@ -71,6 +67,7 @@ def export_transformers(src: str | Path, out: str | Path, force: bool = False) -
             size={"height": height, "width": width}, resample=3 if data["interpolation"] == "bicubic" else 2,
             image_mean=list(data["mean"]), image_std=list(data["std"]),
         ).save_pretrained(tmp)
+        normal_permissions(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
