@@ -26,6 +26,7 @@ from ..models.vit import ViTConfig, VisionTransformer
 from . import swin as swin_convert
 from . import transformers_layout as tl
 from . import vit as vit_convert
+from .common import SizeMismatchError, shape_mismatches
 
 _logger = logging.getLogger(__name__)
 TOLERANCE = 1e-4
@@ -335,11 +336,23 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     written (see `write_repo`)."""
     start = time.perf_counter()
     source = read_source(src, revision)
-    family, fmt, sd = identify(source)
-    source_cfg, labels = infer_cfg(family, fmt, sd, source)
+    try:
+        family, fmt, sd = identify(source)
+        source_cfg, labels = infer_cfg(family, fmt, sd, source)
+    except ConversionError:
+        raise
+    except (KeyError, IndexError, ValueError, RuntimeError) as e:  # a tensor missing, or of an impossible shape
+        what = f"tensor {e.args[0]!r} is missing" if isinstance(e, KeyError) else " ".join(str(e).split())
+        raise ConversionError(f"{source.weights_file}: incomplete or damaged checkpoint ({what})") from e
     build = SwinTransformer if family == "swin" else VisionTransformer
 
     at_source = build(source_cfg).eval()  # the checkpoint exactly as it was trained
+    wrong = shape_mismatches(sd, at_source.state_dict(), skip=())
+    if wrong:
+        raise ConversionError(
+            f"{source.weights_file}: {len(wrong)} tensor(s) of a shape the rest of the {fmt} checkpoint rules out "
+            f"(checkpoint vs a {family} of the architecture read off the other tensors: {'; '.join(wrong[:3])})"
+        )
     missing, unexpected = at_source.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise ConversionError(
@@ -365,7 +378,10 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     if resized or replaced:
         model = build(cfg).eval()
         fit = swin_convert.fit_to_model if family == "swin" else vit_convert.fit_to_model
-        missing, unexpected = model.load_state_dict(fit(sd, model), strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(fit(sd, model), strict=False)
+        except SizeMismatchError as e:
+            raise ConversionError(f"fitting to {name or 'the target'}: {e}") from e
         if [k for k in missing if not k.startswith("head.")] or unexpected:
             raise ConversionError(f"fitting to {name or 'the target'}: missing {missing[:8]}, unexpected {unexpected[:8]}")
     else:
@@ -422,8 +438,9 @@ def _jsonable(d: dict) -> dict:
 def write_repo(converted: Converted, out: str | Path, force: bool = False, repo_id: str | None = None) -> Path:
     """The repo folder (timm + transformers), its model card and `conversion_report.json`, atomically."""
     from ..hub.cards import converted_card
-    from ..hub.repo import save_repo
+    from ..hub.repo import check_target, save_repo
 
+    check_target(out, overwrite=force, flag="force=True")
     params = sum(p.numel() for p in converted.model.parameters())
     card = converted_card(converted.report, repo_id, params)
     extra = {"README.md": str(card), "conversion_report.json": json.dumps(converted.report, indent=2) + "\n"}
