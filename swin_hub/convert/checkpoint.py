@@ -334,6 +334,8 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
             revision: str | None = None, check: bool = True) -> Converted:
     """Read, map, verify at the source's own architecture, then fit to the target; nothing is
     written (see `write_repo`)."""
+    from ..hub.cards import public_name
+
     start = time.perf_counter()
     source = read_source(src, revision)
     try:
@@ -389,8 +391,8 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     model.pretrained_cfg = {"architecture": name or ("scratch_swin_t" if family == "swin" else "scratch_vit_b"),
                             **_registry(family).data_defaults(cfg)}
     report = {
-        "source": source.origin,
-        "weights_file": str(source.weights_file),
+        "source": public_name(source.origin),  # the report is published with the repo: no local paths
+        "weights_file": source.weights_file.name,
         "family": family,
         "source_format": fmt,
         "architecture": name,

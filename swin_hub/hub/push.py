@@ -14,6 +14,8 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.utils import filter_repo_objects
 
+from .cards import PLACEHOLDER  # what cards rendered before the repo id was known say in their snippets
+
 _logger = logging.getLogger(__name__)
 # training outputs that are not part of the model repo
 IGNORE = ["checkpoints/**", "last/**", "runs/**", ".*", "**/.*", "*.tmp"]
@@ -64,7 +66,6 @@ def _transient(error: Exception) -> bool:
     return any(isinstance(e, _transport_errors()) for e in _chain(error))
 
 
-PLACEHOLDER = "ORG/NAME"  # what cards rendered before the repo id was known say in their snippets
 
 
 def _operations(folder: Path, repo_id: str) -> list[CommitOperationAdd]:
