@@ -199,3 +199,10 @@ def test_finetuned_card_reports_top5_for_more_than_five_classes(finetuned):
     config["label_names"] = [f"c{i}" for i in range(6)]
     card = finetuned_card(RESULTS, TRAINING_ARGS, config, None, 1000, [])
     assert "| top-5 accuracy | 1.0000 |" in card.text
+
+
+def test_config_of_a_custom_model_says_it_is_not_the_registered_name_it_is_built_from(finetuned, converted):
+    for folder in (finetuned, converted):
+        config = json.loads((folder / "config.json").read_text())
+        assert config["architecture"] == "scratch_swin_t"  # what timm builds it from (with model_args)
+        assert config["pretrained_cfg"]["description"].startswith("custom Swin, not the registered scratch_swin_t")

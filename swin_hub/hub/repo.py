@@ -59,6 +59,11 @@ def to_transformers(model: torch.nn.Module, id2label: dict | list | None = None)
     if labels is not None and num_classes and len(labels) != num_classes:
         raise ValueError(f"{len(labels)} labels given for a head of {num_classes} classes")
     extra = {"id2label": {int(k): str(v) for k, v in labels.items()}} if labels and num_classes else {}
+    custom = _custom_description(model, pretrained_cfg.get("architecture"))
+    if custom:
+        pretrained_cfg["description"] = custom
+    elif str(pretrained_cfg.get("description", "")).startswith("custom "):  # re-saved after a change back
+        pretrained_cfg.pop("description")
     config = config_cls.from_model_config(
         model.cfg, architecture=pretrained_cfg.get("architecture"), pretrained_cfg=pretrained_cfg, **extra
     )
@@ -66,6 +71,18 @@ def to_transformers(model: torch.nn.Module, id2label: dict | list | None = None)
         wrapper = (classifier_cls if num_classes else backbone_cls)(config)
     wrapper.model = model
     return wrapper.train(model.training)
+
+
+def _custom_description(model: torch.nn.Module, architecture: str | None) -> str | None:
+    """config.json's `architecture` must be a registered name for timm to build the model; when
+    the model is not that architecture (other widths, depths, size), its pretrained_cfg says so."""
+    from ..convert.checkpoint import match_model_name
+
+    family = "swin" if isinstance(model, SwinTransformer) else "vit"
+    if architecture is None or match_model_name(family, model.cfg) == architecture:
+        return None
+    return (f"custom {'Swin' if family == 'swin' else 'ViT'}, not the registered {architecture}: timm builds it "
+            f"as {architecture} with this config's model_args")
 
 
 def config_from_timm(model_name: str, **kwargs):
