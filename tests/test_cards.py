@@ -206,3 +206,21 @@ def test_config_of_a_custom_model_says_it_is_not_the_registered_name_it_is_built
         config = json.loads((folder / "config.json").read_text())
         assert config["architecture"] == "scratch_swin_t"  # what timm builds it from (with model_args)
         assert config["pretrained_cfg"]["description"].startswith("custom Swin, not the registered scratch_swin_t")
+
+
+@pytest.fixture(scope="module")
+def converted_headless(tmp_path_factory) -> Path:
+    """The official Swin fixture converted without its head (--num-classes 0): a feature extractor."""
+    return write_repo(convert(FIXTURES / "swin_official_tiny.pth", num_classes=0, check=False),
+                      tmp_path_factory.mktemp("conv") / "headless")
+
+
+def test_headless_card_snippets_run_as_published(converted_headless, tmp_path):
+    card = (converted_headless / "README.md").read_text()
+    assert "pipeline(" not in card and "none (a backbone without head)" in card
+    timm_code, transformers_code = snippets(card)
+    proc = run_snippet(localize(timm_code, converted_headless) + "\nprint('SHAPE', tuple(output.shape))", tmp_path)
+    assert proc.returncode == 0 and "SHAPE (1, 192)" in proc.stdout, proc.stderr[-3000:]
+    proc = run_snippet(localize(transformers_code, converted_headless) + "\nprint('SHAPE', tuple(features.shape))", tmp_path,
+                       without_swin_hub=True)
+    assert proc.returncode == 0 and "SHAPE (1, 192)" in proc.stdout, proc.stderr[-3000:]
