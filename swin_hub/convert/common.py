@@ -21,8 +21,9 @@ def strip_wrapper_prefix(state_dict: dict, prefix: str = "model.") -> dict:
     return state_dict
 
 
-class SizeMismatchError(ValueError):
-    """The checkpoint is another size of model than the one it is loaded into."""
+class SizeMismatchError(ValueError, RuntimeError):
+    """The checkpoint is another size of model than the one it is loaded into (a RuntimeError
+    too, the type torch's own size-mismatch error has)."""
 
 
 def shape_mismatches(sd: dict, model_sd: dict, skip: tuple[str, ...] = ("head.",)) -> list[str]:
@@ -37,7 +38,7 @@ def shape_mismatches(sd: dict, model_sd: dict, skip: tuple[str, ...] = ("head.",
         if key == "patch_embed.proj.weight" and len(have) == len(want) == 4:
             have, want = have[:1] + have[2:], want[:1] + want[2:]
         if have != want:
-            wrong.append(f"{key} {tuple(value.shape)} vs {tuple(model_sd[key].shape)}")
+            wrong.append(f"{key}: {tuple(value.shape)} vs {tuple(model_sd[key].shape)}")
     return wrong
 
 
@@ -45,7 +46,7 @@ def size_mismatch_error(wrong: list[str], model: str, checkpoint_arch: str) -> S
     """One message for both families: what differs, what the checkpoint is, what to do."""
     more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
     return SizeMismatchError(
-        f"the checkpoint is another size of model than this {model}: {len(wrong)} tensors differ "
+        f"size mismatch: the checkpoint is another size of model than this {model}: {len(wrong)} tensors differ "
         f"(checkpoint vs model: {'; '.join(wrong[:3])}{more}); the checkpoint's architecture is {checkpoint_arch}: "
         "create the model with those kwargs, or write a repo folder with `swin-hub convert`"
     )
