@@ -115,6 +115,18 @@ def test_cli_tensor_of_a_wrong_shape_is_one_line_and_exit_2(pth_with_a_wrong_sha
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("block", [0, 1])
+def test_npz_kernel_of_a_wrong_shape_is_one_line_naming_the_array(block, tmp_path, capsys):
+    arrays = dict(np.load(FIXTURES / "vit_official_tiny.npz"))
+    key = f"Transformer/encoderblock_{block}/MultiHeadDotProductAttention_1/out/kernel"
+    arrays[key] = arrays[key][:, :, :47]  # (heads, head_dim, 48) in the file's model
+    np.savez(tmp_path / "odd.npz", **arrays)
+    assert cli("convert", str(tmp_path / "odd.npz"), str(tmp_path / "out")) == 2
+    line = one_line(capsys)
+    assert "odd.npz" in line and f"'{key}' has shape (3, 16, 47)" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_debug_shows_the_traceback(npz_missing_a_key, tmp_path):
     with pytest.raises(ConversionError):
         cli("convert", str(npz_missing_a_key), str(tmp_path / "out"), "--debug")

@@ -43,6 +43,26 @@ def npz_to_swin_hub(npz: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return _npz_to_swin_hub(npz)
     except KeyError as e:  # a file cut short or edited: name the first missing array
         raise ValueError(f"incomplete Google ViT npz: array {e.args[0]!r} is missing ({len(npz)} arrays present)") from e
+    except RuntimeError as e:  # a kernel that does not reshape to the width: name the odd array
+        raise ValueError(f"damaged Google ViT npz: {_odd_shape(npz) or e}") from e
+
+
+def _odd_shape(npz: dict[str, np.ndarray]) -> str | None:
+    """A block-0 attention kernel that does not match the embedding width, else the first array
+    whose shape differs from the same array of block 0."""
+    width = npz["embedding/kernel"].shape[-1]
+    att = NPZ_BLOCK.format(i=0) + "MultiHeadDotProductAttention_1/"
+    for name in ("query", "key", "value", "out"):  # (C, heads, head_dim) / (heads, head_dim, C)
+        shape = npz.get(f"{att}{name}/kernel", np.empty(0)).shape
+        if shape and (len(shape) != 3 or math.prod(shape) != width * width):
+            return (f"array '{att}{name}/kernel' has shape {shape}; a width of {width} needs {width} x {width} values "
+                    f"(heads x head_dim = {width})")
+    for key, value in npz.items():
+        m = re.match(r"Transformer/encoderblock_(\d+)/(.+)", key)
+        first = npz.get(f"{NPZ_BLOCK.format(i=0)}{m.group(2)}") if m else None
+        if first is not None and first.shape != value.shape:
+            return f"array {key!r} has shape {value.shape}; the same array of encoderblock_0 has {first.shape}"
+    return None
 
 
 def _npz_to_swin_hub(npz: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
