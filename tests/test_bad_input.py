@@ -127,6 +127,11 @@ def test_npz_kernel_of_a_wrong_shape_is_one_line_naming_the_array(block, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_negative_num_classes_is_one_line(tmp_path, capsys):
+    assert cli("convert", str(FIXTURES / "swin_official_tiny.pth"), str(tmp_path / "out"), "--num-classes", "-1") == 2
+    assert "--num-classes) must be >= 0" in one_line(capsys)
+
+
 def test_debug_shows_the_traceback(npz_missing_a_key, tmp_path):
     with pytest.raises(ConversionError):
         cli("convert", str(npz_missing_a_key), str(tmp_path / "out"), "--debug")

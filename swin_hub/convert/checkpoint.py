@@ -336,6 +336,8 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     written (see `write_repo`)."""
     from ..hub.cards import public_name
 
+    if num_classes is not None and num_classes < 0:
+        raise ConversionError(f"num_classes (--num-classes) must be >= 0 (0: no head), got {num_classes}")
     start = time.perf_counter()
     source = read_source(src, revision)
     try:
