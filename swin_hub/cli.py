@@ -114,6 +114,8 @@ def cmd_push(args: argparse.Namespace) -> int:
         url = push_folder(args.folder, args.repo_id, token=args.token, private=args.private, revision=args.revision,
                           commit_message=args.commit_message)
     except PushError as e:
+        if args.debug:
+            raise
         print(f"swin-hub push: {e}; {args.folder} is unchanged", file=sys.stderr)
         return 2
     print(f"pushed {args.folder} to {url}")
@@ -163,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--revision", default=None, help="branch to commit to (created if missing)")
     p.add_argument("--commit-message", "--commit_message", default="Upload with swin-hub")
     p.add_argument("--token", default=None, help="default: HF_TOKEN or the `hf auth login` token")
+    p.add_argument("--debug", action="store_true", help="on failure, show the full traceback instead of one line")
     p.set_defaults(func=cmd_push)
     p = sub.add_parser("export", help="swin-hub repo -> transformers-native Swin/ViT folder (model_type swin / vit)")
     p.add_argument("src", help="swin-hub repo folder or Hub id")

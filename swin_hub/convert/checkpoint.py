@@ -28,7 +28,7 @@ from ..models.vit import ViTConfig, VisionTransformer
 from . import swin as swin_convert
 from . import transformers_layout as tl
 from . import vit as vit_convert
-from .common import read_weights
+from .common import SizeMismatchError, public_name, read_weights, shape_mismatches
 
 _logger = logging.getLogger(__name__)
 TOLERANCE = 1e-4
@@ -324,13 +324,27 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
             revision: str | None = None, check: bool = True) -> Converted:
     """Read, map, verify at the source's own architecture, then fit to the target; nothing is
     written (`swin_hub.hub.write_repo` writes the repo folder)."""
+    if num_classes is not None and num_classes < 0:
+        raise ConversionError(f"num_classes (--num-classes) must be >= 0 (0: no head), got {num_classes}")
     start = time.perf_counter()
     source = read_source(src, revision)
-    family, fmt, sd = identify(source)
-    source_cfg, labels = infer_cfg(family, fmt, sd, source)
+    try:
+        family, fmt, sd = identify(source)
+        source_cfg, labels = infer_cfg(family, fmt, sd, source)
+    except ConversionError:
+        raise
+    except (KeyError, IndexError, ValueError, RuntimeError) as e:  # a tensor missing, or of an impossible shape
+        what = f"tensor {e.args[0]!r} is missing" if isinstance(e, KeyError) else " ".join(str(e).split())
+        raise ConversionError(f"{source.weights_file}: incomplete or damaged checkpoint ({what})") from e
     build = SwinTransformer if family == "swin" else VisionTransformer
 
     at_source = build(source_cfg).eval()  # the checkpoint exactly as it was trained
+    wrong = shape_mismatches(sd, at_source.state_dict(), skip=())
+    if wrong:
+        raise ConversionError(
+            f"{source.weights_file}: {len(wrong)} tensor(s) of a shape the rest of the {fmt} checkpoint rules out "
+            f"(checkpoint vs a {family} of the architecture read off the other tensors: {'; '.join(wrong[:3])})"
+        )
     missing, unexpected = at_source.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise ConversionError(
@@ -356,7 +370,10 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     if resized or replaced:
         model = build(cfg).eval()
         fit = swin_convert.fit_to_model if family == "swin" else vit_convert.fit_to_model
-        missing, unexpected = model.load_state_dict(fit(sd, model), strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(fit(sd, model), strict=False)
+        except SizeMismatchError as e:
+            raise ConversionError(f"fitting to {name or 'the target'}: {e}") from e
         if [k for k in missing if not k.startswith("head.")] or unexpected:
             raise ConversionError(f"fitting to {name or 'the target'}: missing {missing[:8]}, unexpected {unexpected[:8]}")
     else:
@@ -364,8 +381,8 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     model.pretrained_cfg = {"architecture": name or ("scratch_swin_t" if family == "swin" else "scratch_vit_b"),
                             **data_defaults(cfg)}
     report = {
-        "source": source.origin,
-        "weights_file": str(source.weights_file),
+        "source": public_name(source.origin),  # the report is published with the repo: no local paths
+        "weights_file": source.weights_file.name,
         "family": family,
         "source_format": fmt,
         "architecture": name,

@@ -58,3 +58,46 @@ def _is_npz(path: Path) -> bool:
             return any(n.endswith(".npy") for n in z.namelist())
     except zipfile.BadZipFile:  # truncated: let torch.load word the error
         return False
+
+
+class SizeMismatchError(ValueError, RuntimeError):
+    """The checkpoint is another size of model than the one it is loaded into (a RuntimeError
+    too, the type torch's own size-mismatch error has)."""
+
+
+def shape_mismatches(sd: dict, model_sd: dict, skip: tuple[str, ...] = ("head.",)) -> list[str]:
+    """`key (checkpoint shape) vs (model shape)` for every shared key whose shapes differ; `skip`
+    prefixes are the loader's to handle (timm re-initialises a head of another size), and the
+    first conv may differ in input channels only (timm adapts it)."""
+    wrong = []
+    for key, value in sd.items():
+        if key not in model_sd or key.startswith(skip) or not hasattr(value, "shape"):
+            continue
+        have, want = tuple(value.shape), tuple(model_sd[key].shape)
+        if key == "patch_embed.proj.weight" and len(have) == len(want) == 4:
+            have, want = have[:1] + have[2:], want[:1] + want[2:]
+        if have != want:
+            wrong.append(f"{key}: {tuple(value.shape)} vs {tuple(model_sd[key].shape)}")
+    return wrong
+
+
+def size_mismatch_error(wrong: list[str], model: str, checkpoint_arch: str) -> SizeMismatchError:
+    """One message for both families: what differs, what the checkpoint is, what to do."""
+    more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+    return SizeMismatchError(
+        f"size mismatch: the checkpoint is another size of model than this {model}: {len(wrong)} tensors differ "
+        f"(checkpoint vs model: {'; '.join(wrong[:3])}{more}); the checkpoint's architecture is {checkpoint_arch}: "
+        "create the model with those kwargs, or write a repo folder with `swin-hub convert`"
+    )
+
+
+def is_hub_id(text: str) -> bool:
+    """org/name, not a local path."""
+    return text.count("/") == 1 and not Path(text).exists() and not text.startswith((".", "/"))
+
+
+def public_name(text) -> str:
+    """What a card or report may say about a source: a Hub id as it is, a local path by its name
+    only (they are published; the folder they were made in is nobody's business)."""
+    text = str(text)
+    return text if is_hub_id(text) else Path(text).name or text

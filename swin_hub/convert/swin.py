@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.swin import SwinConfig
-from .common import BUFFERS, strip_wrapper_prefix, unwrap  # noqa: F401  (re-exported: demo, vit)
+from .common import BUFFERS, shape_mismatches, size_mismatch_error, strip_wrapper_prefix, unwrap  # noqa: F401  (re-exported: demo, vit)
 from .transformers_layout import is_transformers_swin, transformers_swin_to_swin_hub
 
 _logger = logging.getLogger(__name__)
@@ -112,14 +112,22 @@ def resize_abs_pos_embed(pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tens
     return x.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], C).to(pos.dtype)
 
 
+ARCH_KWARGS = ("embed_dim", "depths", "num_heads", "window_size", "patch_size", "mlp_ratio")
+
+
+def describe(cfg) -> str:
+    return ", ".join(f"{k}={getattr(cfg, k)}" for k in ARCH_KWARGS)
+
+
 def fit_to_model(sd: dict, model: torch.nn.Module) -> dict:
     """Resize bias tables / position embedding to `model`'s windows and grid (weights made at
-    one resolution, loaded at another); everything else is left to the strict load."""
+    one resolution, loaded at another). Any other shape difference means another size of Swin:
+    a SizeMismatchError naming the tensors and the checkpoint's architecture."""
     own = model.state_dict()
     out = dict(sd)
     resized = []
     for key, value in sd.items():
-        if key not in own or own[key].shape == value.shape:
+        if key not in own or own[key].shape == value.shape or value.dim() < 2:
             continue
         square = math.isqrt(value.shape[-2]) ** 2 == value.shape[-2]
         if key.endswith("relative_position_bias_table") and square and value.shape[1] == own[key].shape[1]:
@@ -129,6 +137,14 @@ def fit_to_model(sd: dict, model: torch.nn.Module) -> dict:
         else:
             continue
         resized.append(f"{tuple(value.shape)} -> {tuple(own[key].shape)}")
+    wrong = shape_mismatches(out, own)
+    if wrong:
+        try:
+            arch = describe(infer_config(sd))
+        except (KeyError, IndexError, ValueError):
+            arch = "not readable from its shapes"
+        where = f"{type(model).__name__} ({describe(model.cfg)})" if hasattr(model, "cfg") else type(model).__name__
+        raise size_mismatch_error(wrong, where, arch)
     if resized:
         _logger.warning(f"resized {len(resized)} relative-position / position tables (bicubic) for the new window "
                         f"or resolution: {', '.join(sorted(set(resized)))}")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..models.vit import ViTConfig, resample_pos_embed
-from .swin import strip_wrapper_prefix
+from .common import shape_mismatches, size_mismatch_error, strip_wrapper_prefix
 from .transformers_layout import is_transformers_vit, transformers_vit_to_swin_hub
 
 NPZ_BLOCK = "Transformer/encoderblock_{i}/"
@@ -39,6 +39,33 @@ def npz_to_swin_hub(npz: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """Google ViT npz -> swin_hub ViT state dict (qkv fused, kernels transposed to (out, in))."""
     if "embedding/kernel" not in npz:
         raise ValueError(f"not a Google ViT npz (no 'embedding/kernel'); first keys: {', '.join(list(npz)[:5])}")
+    try:
+        return _npz_to_swin_hub(npz)
+    except KeyError as e:  # a file cut short or edited: name the first missing array
+        raise ValueError(f"incomplete Google ViT npz: array {e.args[0]!r} is missing ({len(npz)} arrays present)") from e
+    except RuntimeError as e:  # a kernel that does not reshape to the width: name the odd array
+        raise ValueError(f"damaged Google ViT npz: {_odd_shape(npz) or e}") from e
+
+
+def _odd_shape(npz: dict[str, np.ndarray]) -> str | None:
+    """A block-0 attention kernel that does not match the embedding width, else the first array
+    whose shape differs from the same array of block 0."""
+    width = npz["embedding/kernel"].shape[-1]
+    att = NPZ_BLOCK.format(i=0) + "MultiHeadDotProductAttention_1/"
+    for name in ("query", "key", "value", "out"):  # (C, heads, head_dim) / (heads, head_dim, C)
+        shape = npz.get(f"{att}{name}/kernel", np.empty(0)).shape
+        if shape and (len(shape) != 3 or math.prod(shape) != width * width):
+            return (f"array '{att}{name}/kernel' has shape {shape}; a width of {width} needs {width} x {width} values "
+                    f"(heads x head_dim = {width})")
+    for key, value in npz.items():
+        m = re.match(r"Transformer/encoderblock_(\d+)/(.+)", key)
+        first = npz.get(f"{NPZ_BLOCK.format(i=0)}{m.group(2)}") if m else None
+        if first is not None and first.shape != value.shape:
+            return f"array {key!r} has shape {value.shape}; the same array of encoderblock_0 has {first.shape}"
+    return None
+
+
+def _npz_to_swin_hub(npz: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     sd = {
         "patch_embed.proj.weight": _t(npz["embedding/kernel"]).permute(3, 2, 0, 1),  # HWIO -> OIHW
         "patch_embed.proj.bias": _t(npz["embedding/bias"]),
@@ -111,17 +138,34 @@ def infer_config_npz(npz: dict[str, np.ndarray], **overrides) -> ViTConfig:
     return infer_config(npz_to_swin_hub(npz), **overrides)
 
 
+ARCH_KWARGS = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio", "class_token")
+
+
+def describe(cfg, heads: bool = True) -> str:
+    """The architecture kwargs; `heads=False` for a state dict, whose fused qkv does not store them."""
+    return ", ".join(f"{k}={getattr(cfg, k)}" for k in ARCH_KWARGS if heads or k != "num_heads")
+
+
 def fit_to_model(sd: dict, model: torch.nn.Module) -> dict:
-    """Resample the position embedding to `model`'s patch grid (antialiased bicubic, as timm)."""
+    """Resample the position embedding to `model`'s patch grid (antialiased bicubic, as timm).
+    Any other shape difference means another size of ViT: a SizeMismatchError naming the
+    tensors and the checkpoint's architecture."""
     pos, own = sd.get("pos_embed"), model.pos_embed
-    if pos is None or pos.shape == own.shape or pos.shape[-1] != own.shape[-1]:
-        return sd
     prefix = model.num_prefix_tokens
-    side = math.isqrt(pos.shape[1] - prefix)
-    if side * side != pos.shape[1] - prefix:
-        return sd  # not a square grid plus prefix tokens: the strict load reports the mismatch
-    _logger.warning(f"resampled pos_embed grid {side}x{side} -> {model.grid_size[0]}x{model.grid_size[1]} (bicubic)")
-    return {**sd, "pos_embed": resample_pos_embed(pos, (side, side), model.grid_size, prefix)}
+    if pos is not None and pos.shape != own.shape and pos.shape[-1] == own.shape[-1]:
+        side = math.isqrt(pos.shape[1] - prefix)
+        if side * side == pos.shape[1] - prefix:  # a square grid plus prefix tokens
+            _logger.warning(f"resampled pos_embed grid {side}x{side} -> {model.grid_size[0]}x{model.grid_size[1]} (bicubic)")
+            sd = {**sd, "pos_embed": resample_pos_embed(pos, (side, side), model.grid_size, prefix)}
+    wrong = shape_mismatches(sd, model.state_dict())
+    if wrong:
+        try:
+            arch = describe(infer_config(sd), heads=False)
+        except (KeyError, IndexError, ValueError):
+            arch = "not readable from its shapes"
+        where = f"{type(model).__name__} ({describe(model.cfg)})" if hasattr(model, "cfg") else type(model).__name__
+        raise size_mismatch_error(wrong, where, arch)
+    return sd
 
 
 def checkpoint_filter_fn(state_dict: dict, model: torch.nn.Module | None) -> dict:

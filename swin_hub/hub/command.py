@@ -7,8 +7,8 @@ import logging
 import sys
 
 from ..convert.checkpoint import ConversionError, convert
-from .push import PushError, push_folder
-from .repo import write_repo
+from .push import PushError, check_online, push_folder
+from .repo import check_target, write_repo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,16 +21,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     parser.add_argument("--revision", default=None, help="revision of a Hub source")
     parser.add_argument("--no-check", action="store_true", help="skip the parity check against the source implementation")
+    parser.add_argument("--debug", action="store_true", help="on bad input, show the full traceback instead of one line")
+
+
+# bad input: one line on stderr and exit code 2 (OSError: unreadable source, unwritable OUT, full disk;
+# PushError: offline mode with --push-to-hub, said before the conversion starts)
+BAD_INPUT = (ConversionError, OSError, PushError)
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
+        check_target(args.out, overwrite=args.force, flag="--force")  # before the long read and parity check
+        if args.push_to_hub:
+            check_online()
         converted = convert(args.src, model_name=args.model, num_classes=args.num_classes,
                             revision=args.revision, check=not args.no_check)
         out = write_repo(converted, args.out, force=args.force, repo_id=args.push_to_hub)
-    except (ConversionError, FileExistsError, FileNotFoundError, NotADirectoryError) as e:
-        print(f"swin-hub convert: {e}", file=sys.stderr)
+    except BAD_INPUT as e:
+        if args.debug:
+            raise
+        print(f"swin-hub convert: {one_line(e)}", file=sys.stderr)
         return 2
     report = converted.report
     parity = report.get("parity") or {}
@@ -47,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
             return 3
         print(f"pushed to {url}")
     return 0
+
+
+def one_line(error: BaseException) -> str:
+    """The message of an error on one line."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.utils import filter_repo_objects
 
+from .cards import PLACEHOLDER  # what cards rendered before the repo id was known say in their snippets
+
 _logger = logging.getLogger(__name__)
 # training outputs that are not part of the model repo
 IGNORE = ["checkpoints/**", "last/**", "runs/**", ".*", "**/.*", "*.tmp"]
@@ -53,14 +55,17 @@ def _transport_errors() -> tuple[type, ...]:
 
 
 def _transient(error: Exception) -> bool:
-    """5xx, 429 and dropped connections are worth another try; 4xx are not."""
+    """5xx, 429 and dropped connections are worth another try; 4xx and offline mode are not."""
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    if any(isinstance(e, OfflineModeIsEnabled) for e in _chain(error)):
+        return False
     status = _status(error)
     if status is not None:
         return status == 429 or status >= 500
     return any(isinstance(e, _transport_errors()) for e in _chain(error))
 
 
-PLACEHOLDER = "ORG/NAME"  # what cards rendered before the repo id was known say in their snippets
 
 
 def _operations(folder: Path, repo_id: str) -> list[CommitOperationAdd]:
@@ -78,9 +83,23 @@ def _operations(folder: Path, repo_id: str) -> list[CommitOperationAdd]:
 
 
 def check_repo_folder(folder: Path) -> None:
-    """A folder worth pushing: our config.json and the weights."""
+    """A folder worth pushing: our config.json and the weights (a foreign config.json beside
+    swin-hub weights would publish a repo that loads random weights in transformers)."""
+    from .repo import foreign_folder
+
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise PushError(f"{folder}: not a swin-hub repo folder (needs config.json and model.safetensors)")
+    problem = foreign_folder(folder)
+    if problem:
+        raise PushError(f"not a swin-hub repo folder: {problem}")
+
+
+def check_online() -> None:
+    """Offline mode makes every request fail: say so at once instead of retrying."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise PushError("HF_HUB_OFFLINE is set: pushing needs the Hub (unset HF_HUB_OFFLINE to push)")
 
 
 def push_folder(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
@@ -92,6 +111,7 @@ def push_folder(folder: str | Path, repo_id: str, *, token: str | None = None, p
     """
     folder = Path(folder)
     check_repo_folder(folder)
+    check_online()
     api = HfApi(token=token)
     for attempt in range(1, retries + 1):
         try:

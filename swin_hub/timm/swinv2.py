@@ -1,43 +1,23 @@
 """timm registration of the Swin V2 models: `timm.create_model('scratch_swinv2_t_w8_256')` after
 `import swin_hub`.
 
-One line of hyper-parameters per model, exactly the official ones (including the pretrained
-window of the fine-tuned releases); the tags point at the official Microsoft releases (GitHub
-`.pth`) and their `microsoft/swinv2-*` Hub repos.
+The hyper-parameters of each name are the official ones (the pretrained windows of the fine-tuned
+releases included), kept with their preprocessing in `swin_hub.models.presets`; the tags point at
+the official Microsoft releases (GitHub `.pth`) and their `microsoft/swinv2-*` Hub repos.
 """
 
 from __future__ import annotations
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import generate_default_cfgs, register_model
 
 from ..convert.swinv2 import checkpoint_filter_fn
+from ..models.presets import SWINV2_ARCHS, release_data
 from ..models.swinv2 import SwinTransformerV2, SwinV2Config
-from .common import create, load_converted, source_free_cfg
+from .common import create, load_converted
 
 RELEASES = "https://github.com/SwinTransformer/storage/releases/download/v2.0.0"
 
-T = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
-S = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
-B = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
-L = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
-FT = (12, 12, 12, 6)  # fine-tuned from the 192 px / window 12 ImageNet-22k models (stage 4: 6x6)
-
-# the official hyper-parameters of each registered name
-ARCHS = {
-    "scratch_swinv2_t_w8_256": dict(img_size=256, window_size=8, **T),
-    "scratch_swinv2_s_w8_256": dict(img_size=256, window_size=8, **S),
-    "scratch_swinv2_b_w8_256": dict(img_size=256, window_size=8, **B),
-    "scratch_swinv2_t_w16_256": dict(img_size=256, window_size=16, **T),
-    "scratch_swinv2_s_w16_256": dict(img_size=256, window_size=16, **S),
-    "scratch_swinv2_b_w16_256": dict(img_size=256, window_size=16, **B),
-    "scratch_swinv2_b_w12_192_22k": dict(img_size=192, window_size=12, num_classes=21841, **B),
-    "scratch_swinv2_l_w12_192_22k": dict(img_size=192, window_size=12, num_classes=21841, **L),
-    "scratch_swinv2_b_w16_256_ft": dict(img_size=256, window_size=16, pretrained_window_sizes=FT, **B),
-    "scratch_swinv2_b_w24_384_ft": dict(img_size=384, window_size=24, pretrained_window_sizes=FT, **B),
-    "scratch_swinv2_l_w16_256_ft": dict(img_size=256, window_size=16, pretrained_window_sizes=FT, **L),
-    "scratch_swinv2_l_w24_384_ft": dict(img_size=384, window_size=24, pretrained_window_sizes=FT, **L),
-}
+ARCHS = SWINV2_ARCHS  # the official hyper-parameters of each registered name (models/presets.py)
 
 
 def _cfg(file: str, hub_repo: str, num_classes: int = 1000, size: int = 256) -> dict:
@@ -48,18 +28,8 @@ def _cfg(file: str, hub_repo: str, num_classes: int = 1000, size: int = 256) -> 
         custom_load=True,
         hf_hub_id=hub_repo,
         num_classes=num_classes,
-        input_size=(3, size, size),
         pool_size=(size // 32, size // 32),
-        crop_pct=1.0 if size == 384 else 0.9,
-        interpolation="bicubic",
-        fixed_input_size=False,
-        mean=IMAGENET_DEFAULT_MEAN,
-        std=IMAGENET_DEFAULT_STD,
-        first_conv="patch_embed.proj",
-        classifier="head",
-        license="mit",
-        paper_ids="arXiv:2111.09883",
-        origin_url="https://github.com/microsoft/Swin-Transformer",
+        **release_data("swinv2", size),
     )
 
 
@@ -86,11 +56,6 @@ default_cfgs = generate_default_cfgs({
         "swinv2_large_patch4_window12to24_192to384_22kto1k_ft", size=384
     ),
 })
-
-
-def data_defaults(cfg) -> dict:
-    """pretrained_cfg fields (preprocessing, license, paper) for converted official weights at cfg's size."""
-    return source_free_cfg(lambda size: _cfg("x.pth", "x", size=size), cfg)
 
 
 class TimmSwinTransformerV2(SwinTransformerV2):
