@@ -1,7 +1,8 @@
-"""Any supported Swin / ViT checkpoint -> a verified swin-hub repo folder (`swin-hub convert`).
+"""Any supported Swin / Swin V2 / ViT checkpoint -> a verified swin-hub repo folder (`swin-hub convert`).
 
 Steps, each reported: read the source (file, folder or Hub id) without unpickling code;
-recognise family and layout from the tensors; infer the architecture from the shapes (or
+recognise family and layout from the tensors (the table in layouts.py, which also names each
+layout's parity reference); infer the architecture from the shapes (or
 take a transformers / swin-hub config.json beside the weights); map to swin_hub names and
 fit bias tables / position embeddings to the target window and grid; load strictly; compare
 logits with the source implementation (timm for official / timm / Google layouts,
@@ -13,21 +14,22 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
 import torch
 
 from ..models.presets import ARCHS, data_defaults
 from ..models.swin import SwinConfig, SwinTransformer
+from ..models.swinv2 import SwinTransformerV2, SwinV2Config
 from ..models.vit import ViTConfig, VisionTransformer
+from . import layouts
 from . import swin as swin_convert
-from . import transformers_layout as tl
+from . import swinv2 as swinv2_convert
 from . import vit as vit_convert
+from .layouts import Layout
 from .common import SizeMismatchError, public_name, read_weights, shape_mismatches
 
 _logger = logging.getLogger(__name__)
@@ -50,9 +52,9 @@ class Source:
 
 @dataclass
 class Converted:
-    family: str  # 'swin' | 'vit'
+    family: str  # 'swin' | 'swinv2' | 'vit'
     source_format: str  # official | timm | swin_hub | transformers | google_npz
-    cfg: SwinConfig | ViTConfig
+    cfg: SwinConfig | SwinV2Config | ViTConfig
     model: torch.nn.Module
     labels: list[str] | None
     report: dict = field(default_factory=dict)
@@ -122,53 +124,66 @@ def read_source(src: str | Path, revision: str | None = None) -> Source:
 # --- recognising and mapping -------------------------------------------------------------------
 
 
-def identify(source: Source) -> tuple[str, str, dict]:
-    """(family, source_format, swin_hub state dict), recognised from key names and shapes."""
-    raw = source.raw
-    if "embedding/kernel" in raw:
-        return "vit", "google_npz", vit_convert.npz_to_swin_hub(raw)
-    sd = swin_convert.unwrap(raw)
-    sd = {k: v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v)) for k, v in sd.items()}
-    if tl.is_transformers_swin(sd):
-        return "swin", "transformers", tl.transformers_swin_to_swin_hub(sd)
-    if tl.is_transformers_vit(sd):
-        has_head = any(k.endswith("classifier.weight") for k in sd)
-        return "vit", "transformers", tl.transformers_vit_to_swin_hub(sd, pooler=not has_head)
-    if any(k.endswith("relative_position_bias_table") for k in sd):
-        swin_sd, fmt = swin_convert.to_swin_hub(sd)
-        return "swin", fmt, swin_sd
-    if "pos_embed" in sd and "patch_embed.proj.weight" in sd and "blocks.0.attn.qkv.weight" in sd:
-        ours = (source.folder_config or {}).get("model_type") == "scratch_vit"
-        sd = vit_convert.checkpoint_filter_fn(sd, None)
-        return "vit", "swin_hub" if ours else "timm", {k.replace("head.fc.", "head."): v for k, v in sd.items()}
-    shapes = ", ".join(f"{k} {tuple(getattr(v, 'shape', ()))}" for k, v in list(raw.items())[:6])
-    raise ConversionError(f"{source.weights_file}: not a Swin or ViT checkpoint of any known layout; first keys: {shapes}")
+@dataclass(frozen=True)
+class Family:
+    """What conversion needs to know of a model family, beyond its layouts (layouts.py)."""
+
+    config_cls: type
+    model_cls: type
+    fit: Callable  # (swin_hub sd, model) -> sd at the model's window / grid
+    arch_fields: tuple[str, ...]  # what a checkpoint and a registered name must agree on
+    size_fields: tuple[str, ...]  # what a registered name sets on top (input size, window, heads)
+    default_name: str  # timm builds a custom architecture from this name plus model_args
+    model_type: str  # the config.json of a swin-hub repo of this family
 
 
-def infer_cfg(family: str, fmt: str, sd: dict, source: Source) -> tuple[SwinConfig | ViTConfig, list[str] | None]:
-    """The architecture (from config.json when one describes these weights, else from shapes) and labels."""
+def _fit_swinv2(sd: dict, model: torch.nn.Module) -> dict:
+    """Swin V2 weights fit every window (the CPB MLP is continuous); only an absolute position
+    embedding follows the grid."""
+    pos = sd.get("absolute_pos_embed")
+    if pos is not None and model.absolute_pos_embed is not None and pos.shape != model.absolute_pos_embed.shape:
+        sd = {**sd, "absolute_pos_embed": swin_convert.resize_abs_pos_embed(pos, model.grid_size)}
+    return sd
+
+
+_SWIN_ARCH = ("embed_dim", "depths", "num_heads", "patch_size", "mlp_ratio", "qkv_bias", "ape")
+FAMILIES = {
+    "swin": Family(SwinConfig, SwinTransformer, swin_convert.fit_to_model, _SWIN_ARCH, ("img_size", "window_size"),
+                   "scratch_swin_t", "scratch_swin"),
+    "swinv2": Family(SwinV2Config, SwinTransformerV2, _fit_swinv2, _SWIN_ARCH,
+                     ("img_size", "window_size", "pretrained_window_sizes"), "scratch_swinv2_t_w8_256", "scratch_swinv2"),
+    "vit": Family(ViTConfig, VisionTransformer, vit_convert.fit_to_model,
+                  ("embed_dim", "depth", "patch_size", "mlp_ratio", "qkv_bias", "class_token"), ("img_size", "num_heads"),
+                  "scratch_vit_b", "scratch_vit"),
+}
+
+
+def identify(source: Source) -> tuple[Layout, dict, dict]:
+    """(layout, the unwrapped source tensors, swin_hub state dict): the table in layouts.py."""
+    try:
+        return layouts.identify(source.raw, source.folder_config, where=str(source.weights_file))
+    except layouts.LayoutError as e:
+        raise ConversionError(str(e)) from e
+
+
+def infer_cfg(layout: Layout, ours: dict, sd: dict, source: Source, model_name: str | None = None):
+    """(architecture, labels): from config.json when it is a swin-hub repo's (it records every
+    field), else what the layout reads off the tensors (and its own config.json). A Swin V2
+    layout that does not record its window takes it from the registered name `model_name`."""
     folder = source.folder_config or {}
     labels = _labels(folder)
-    if folder.get("model_type") in ("scratch_swin", "scratch_vit"):  # a swin-hub repo records every field
-        cfg_cls = SwinConfig if family == "swin" else ViTConfig
+    family = FAMILIES[layout.family]
+    if folder.get("model_type") == family.model_type:
+        cfg_cls = family.config_cls
         return cfg_cls.from_kwargs(**{k: folder[k] for k in cfg_cls().to_dict() if k in folder}), labels
-    if fmt == "transformers" and folder.get("model_type") in ("swin", "vit"):
-        import transformers
-
-        num_classes = sd["head.weight"].shape[0] if "head.weight" in sd else 0
-        if family == "swin":
-            return tl.swin_config_from_transformers(transformers.SwinConfig(**folder), num_classes=num_classes), labels
-        pooler = "pre_logits.fc.weight" in sd
-        return tl.vit_config_from_transformers(transformers.ViTConfig(**folder), pooler=pooler, num_classes=num_classes), labels
-    if family == "swin":
-        return swin_convert.infer_config(sd, drop_path_rate=0.0), labels
-    if fmt == "google_npz":
-        return vit_convert.infer_config_npz(source.raw), labels
-    model_args = folder.get("model_args") or {}
-    heads = {"num_heads": model_args["num_heads"]} if "num_heads" in model_args else {}
-    if fmt == "transformers":  # transformers' ViTConfig defaults: exact GELU, eps 1e-12
-        return vit_convert.infer_config(sd, act_layer="gelu", norm_eps=1e-12, **heads), labels
-    return vit_convert.infer_config(sd, act_layer="gelu", **heads), labels  # timm: exact GELU, eps 1e-6
+    try:
+        return layout.config(ours, sd, folder), labels
+    except layouts.LayoutError:
+        archs = ARCHS[layout.family]
+        if model_name not in archs:
+            raise
+        geometry = {k: archs[model_name][k] for k in family.size_fields if k in archs[model_name]}
+        return layout.config(ours, sd, folder, **geometry), labels
 
 
 def _labels(folder: dict) -> list[str] | None:
@@ -194,38 +209,35 @@ def imagenet_labels(num_classes: int) -> list[str] | None:
     return [info.index_to_description(i) for i in range(num_classes)]
 
 
-ARCH_FIELDS = {
-    "swin": ("embed_dim", "depths", "num_heads", "patch_size", "mlp_ratio", "qkv_bias", "ape"),
-    "vit": ("embed_dim", "depth", "patch_size", "mlp_ratio", "qkv_bias", "class_token"),
-}
-
-
 def registered_archs(family: str) -> dict:
     return ARCHS[family]
 
 
 def apply_model_name(family: str, cfg, name: str):
     """Take window / image size / heads from a registered name after checking the checkpoint is
-    that architecture; the error lists what the shapes say."""
-    archs = registered_archs(family)
+    that architecture; the error lists what the shapes say. A Swin V2 checkpoint moved to another
+    window keeps the window it was trained with as its pretrained window (the official rule)."""
+    archs, fam = registered_archs(family), FAMILIES[family]
     if name not in archs:
         raise ConversionError(f"--model {name}: not a registered {family} model; choose from {sorted(archs)}")
-    target = type(cfg)(**{**type(cfg)().to_dict(), **archs[name]})
-    wrong = [f for f in ARCH_FIELDS[family] if _norm(getattr(cfg, f)) != _norm(getattr(target, f))]
+    target = fam.config_cls(**{**fam.config_cls().to_dict(), **archs[name]})
+    wrong = [f for f in fam.arch_fields if _norm(getattr(cfg, f)) != _norm(getattr(target, f))]
     if wrong:
-        inferred = ", ".join(f"{f}={getattr(cfg, f)}" for f in ARCH_FIELDS[family])
+        inferred = ", ".join(f"{f}={getattr(cfg, f)}" for f in fam.arch_fields)
         expected = ", ".join(f"{f}={getattr(target, f)}" for f in wrong)
         raise ConversionError(f"the checkpoint does not fit {name}: inferred {inferred}; {name} has {expected}")
-    keep = {"img_size", "window_size", "num_heads"} & set(archs[name])
-    return type(cfg).from_kwargs(**{**cfg.to_dict(), **{k: archs[name][k] for k in keep}})
+    if family == "swinv2" and (target.window_size, target.img_size) != (cfg.window_size, cfg.img_size):
+        return swinv2_convert.change_window(cfg, target.window_size, target.img_size)
+    keep = {k: archs[name][k] for k in fam.size_fields if k in archs[name]}
+    return type(cfg).from_kwargs(**{**cfg.to_dict(), **keep})
 
 
 def match_model_name(family: str, cfg) -> str | None:
     """The registered name with exactly this architecture, if any."""
+    fam = FAMILIES[family]
     for name, arch in registered_archs(family).items():
-        target = type(cfg)(**{**type(cfg)().to_dict(), **arch})
-        fields = ARCH_FIELDS[family] + ("img_size",) + (("window_size",) if family == "swin" else ("num_heads",))
-        if all(_norm(getattr(cfg, f)) == _norm(getattr(target, f)) for f in fields):
+        target = fam.config_cls(**{**fam.config_cls().to_dict(), **arch})
+        if all(_norm(getattr(cfg, f)) == _norm(getattr(target, f)) for f in fam.arch_fields + fam.size_fields):
             return name
     return None
 
@@ -237,84 +249,15 @@ def _norm(v):
 # --- reference implementations ----------------------------------------------------------------
 
 
-def reference_logits(family: str, fmt: str, source: Source, cfg, x: torch.Tensor) -> tuple[str, torch.Tensor | None, str]:
-    """(implementation name, its output on x, note): the source layout's own library, loading the
-    source file with its own loader, independent of swin_hub's mapping."""
+def reference_logits(layout: Layout, source: Source, sd: dict, cfg, x: torch.Tensor) -> tuple[str, torch.Tensor | None, str]:
+    """(implementation name, its output on x, note): the layout's own library, loading the
+    source with its own loader, independent of swin_hub's mapping (layouts.py)."""
+    if layout.reference is None:
+        return "swin-hub", None, "source is already swin-hub; nothing independent to compare"
     try:
-        if fmt == "transformers":
-            return _transformers_reference(family, source, cfg, x)
-        if fmt == "swin_hub":
-            return "swin-hub", None, "source is already swin-hub; nothing independent to compare"
-        if family == "swin":
-            return _timm_swin_reference(source, cfg, x)
-        return _timm_vit_reference(fmt, source, cfg, x)
+        return layout.reference(source, sd, cfg, x)
     except Exception as e:  # a missing reference is reported, never fatal
         return "none", None, f"reference unavailable: {type(e).__name__}: {e}"
-
-
-def _timm_swin_reference(source: Source, cfg: SwinConfig, x):
-    from timm.models.swin_transformer import SwinTransformer as TimmSwin
-    from timm.models.swin_transformer import checkpoint_filter_fn
-
-    if cfg.ape or cfg.act_layer != "gelu" or cfg.qk_scale is not None:
-        return "none", None, "timm's Swin has no absolute position embedding / other activations / qk_scale"
-    model = TimmSwin(
-        img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans, num_classes=cfg.num_classes,
-        embed_dim=cfg.embed_dim, depths=cfg.depths, num_heads=cfg.num_heads, window_size=cfg.window_size,
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, drop_path_rate=0.0,
-    ).eval()
-    sd = checkpoint_filter_fn(swin_convert.unwrap(source.raw), model)
-    model.load_state_dict(sd, strict=True)
-    with torch.no_grad():
-        return "timm.models.swin_transformer.SwinTransformer", model(x), "timm's own filter loads the source file"
-
-
-def _timm_vit_reference(fmt: str, source: Source, cfg: ViTConfig, x):
-    from timm.layers import GELUTanh
-    from timm.models.vision_transformer import VisionTransformer as TimmViT
-    from timm.models.vision_transformer import _load_weights
-
-    if cfg.representation_size:
-        return "none", None, "timm's ViT has no representation (pre-logits) layer"
-    act = {"gelu": torch.nn.GELU, "gelu_tanh": GELUTanh}[cfg.act_layer]
-    model = TimmViT(
-        img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans, num_classes=cfg.num_classes,
-        global_pool=cfg.global_pool, embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, class_token=cfg.class_token, fc_norm=cfg.fc_norm,
-        act_layer=act, norm_layer=partial(torch.nn.LayerNorm, eps=cfg.norm_eps),
-    ).eval()
-    if fmt == "google_npz":
-        _load_weights(model, str(source.weights_file))
-        name = "timm VisionTransformer + timm's npz loader"
-    else:
-        model.load_state_dict(swin_convert.strip_wrapper_prefix(swin_convert.unwrap(source.raw)), strict=True)
-        name = "timm.models.vision_transformer.VisionTransformer"
-    with torch.no_grad():
-        return name, model(x), "the source file loaded by timm"
-
-
-def _transformers_reference(family: str, source: Source, cfg, x):
-    import transformers
-
-    folder = source.weights_file.parent
-    if source.folder_config is None:  # a lone weights file: give transformers a folder
-        tmp = Path(tempfile.mkdtemp(prefix="swin-hub-ref-"))
-        config = tl.transformers_swin_config(cfg) if family == "swin" else tl.transformers_vit_config(cfg)
-        config.save_pretrained(tmp)
-        (tmp / source.weights_file.name).symlink_to(source.weights_file.resolve())
-        folder = tmp
-    head = cfg.num_classes > 0
-    cls = {
-        ("swin", True): transformers.SwinForImageClassification, ("swin", False): transformers.SwinModel,
-        ("vit", True): transformers.ViTForImageClassification, ("vit", False): transformers.ViTModel,
-    }[family, head]
-    kwargs = {} if family == "swin" or head else {"add_pooling_layer": bool(cfg.representation_size)}
-    model = cls.from_pretrained(folder, attn_implementation="eager", **kwargs).eval()
-    with torch.no_grad():
-        out = model(pixel_values=x)
-    if head:
-        return f"transformers.{cls.__name__}", out.logits, "the source loaded by transformers"
-    return f"transformers.{cls.__name__}", out.pooler_output, "pooled features (no head)"
 
 
 # --- the whole conversion -------------------------------------------------------------------------
@@ -329,14 +272,17 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     start = time.perf_counter()
     source = read_source(src, revision)
     try:
-        family, fmt, sd = identify(source)
-        source_cfg, labels = infer_cfg(family, fmt, sd, source)
+        layout, raw_sd, sd = identify(source)
+        source_cfg, labels = infer_cfg(layout, sd, raw_sd, source, model_name)
+    except layouts.LayoutError as e:
+        raise ConversionError(f"{source.weights_file}: {e}") from e
     except ConversionError:
         raise
     except (KeyError, IndexError, ValueError, RuntimeError) as e:  # a tensor missing, or of an impossible shape
         what = f"tensor {e.args[0]!r} is missing" if isinstance(e, KeyError) else " ".join(str(e).split())
         raise ConversionError(f"{source.weights_file}: incomplete or damaged checkpoint ({what})") from e
-    build = SwinTransformer if family == "swin" else VisionTransformer
+    family, fmt = layout.family, layout.name
+    build = FAMILIES[family].model_cls
 
     at_source = build(source_cfg).eval()  # the checkpoint exactly as it was trained
     wrong = shape_mismatches(sd, at_source.state_dict(), skip=())
@@ -351,7 +297,7 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
             f"{source.weights_file}: the {fmt} checkpoint does not fill a {family} model of the inferred config "
             f"(missing {missing[:8]}, unexpected {unexpected[:8]})"
         )
-    parity = check_parity(family, fmt, source, source_cfg, at_source) if check else None
+    parity = check_parity(layout, source, raw_sd, source_cfg, at_source) if check else None
 
     cfg = apply_model_name(family, source_cfg, model_name) if model_name else source_cfg
     name = model_name or match_model_name(family, cfg)
@@ -369,7 +315,7 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     resized = any(_norm(getattr(cfg, f)) != _norm(getattr(source_cfg, f)) for f in ("img_size", "window_size") if hasattr(cfg, f))
     if resized or replaced:
         model = build(cfg).eval()
-        fit = swin_convert.fit_to_model if family == "swin" else vit_convert.fit_to_model
+        fit = FAMILIES[family].fit
         try:
             missing, unexpected = model.load_state_dict(fit(sd, model), strict=False)
         except SizeMismatchError as e:
@@ -378,7 +324,7 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
             raise ConversionError(f"fitting to {name or 'the target'}: missing {missing[:8]}, unexpected {unexpected[:8]}")
     else:
         model = at_source
-    model.pretrained_cfg = {"architecture": name or ("scratch_swin_t" if family == "swin" else "scratch_vit_b"),
+    model.pretrained_cfg = {"architecture": name or FAMILIES[family].default_name,
                             **data_defaults(cfg)}
     report = {
         "source": public_name(source.origin),  # the report is published with the repo: no local paths
@@ -403,12 +349,12 @@ def convert(src: str | Path, model_name: str | None = None, num_classes: int | N
     return Converted(family, fmt, cfg, model, labels, report)
 
 
-def check_parity(family: str, fmt: str, source: Source, cfg, model: torch.nn.Module) -> dict:
+def check_parity(layout: Layout, source: Source, sd: dict, cfg, model: torch.nn.Module) -> dict:
     """Max abs output difference against the source implementation on a fixed random batch;
     a difference above TOLERANCE is a ConversionError (and nothing gets written)."""
     size = cfg.img_size if isinstance(cfg.img_size, (tuple, list)) else (cfg.img_size, cfg.img_size)
     x = torch.randn(2, cfg.in_chans, *size, generator=torch.Generator().manual_seed(0))
-    name, expected, note = reference_logits(family, fmt, source, cfg, x)
+    name, expected, note = reference_logits(layout, source, sd, cfg, x)
     result = {"reference": name, "note": note, "input": list(x.shape), "tolerance": TOLERANCE}
     if expected is None:
         return {**result, "max_abs_diff": None}

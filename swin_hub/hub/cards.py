@@ -22,6 +22,12 @@ CITATIONS = {
   booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)},
   year      = {2021}
 }""",
+    "swinv2": """@inproceedings{liu2022swinv2,
+  title     = {Swin Transformer V2: Scaling Up Capacity and Resolution},
+  author    = {Liu, Ze and Hu, Han and Lin, Yutong and Yao, Zhuliang and Xie, Zhenda and Wei, Yixuan and Ning, Jia and Cao, Yue and Zhang, Zheng and Dong, Li and Wei, Furu and Guo, Baining},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year      = {2022}
+}""",
     "vit": """@inproceedings{dosovitskiy2021image,
   title     = {An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale},
   author    = {Dosovitskiy, Alexey and Beyer, Lucas and Kolesnikov, Alexander and Weissenborn, Dirk and Zhai, Xiaohua and Unterthiner, Thomas and Dehghani, Mostafa and Minderer, Matthias and Heigold, Georg and Gelly, Sylvain and Uszkoreit, Jakob and Houlsby, Neil},
@@ -29,6 +35,9 @@ CITATIONS = {
   year      = {2021}
 }""",
 }
+FAMILY_NAMES = {"swin": "Swin Transformer", "swinv2": "Swin Transformer V2", "vit": "Vision Transformer"}
+LICENSES = {"swin": "mit", "swinv2": "mit", "vit": "apache-2.0"}  # of the official code and weights
+MODEL_TYPES = {"scratch_swin": "swin", "scratch_swinv2": "swinv2", "scratch_vit": "vit"}
 PLACEHOLDER = "ORG/NAME"  # the repo id in usage snippets until `swin-hub push` names the repo
 SOURCES = {
     "official": "the official Microsoft Swin Transformer release (`.pth`)",
@@ -59,11 +68,9 @@ def describe_architecture(family: str, model_args: dict, builder: str | None) ->
     """How a card names a model: the registered name only when the architecture is exactly that
     model (shapes, input size, window / heads); otherwise 'custom Swin' / 'custom ViT' with the
     `model_args` that differ from the registered `builder` timm creates it from."""
-    from ..convert.checkpoint import match_model_name
-    from ..models.swin import SwinConfig
-    from ..models.vit import ViTConfig
+    from ..convert.checkpoint import FAMILIES, match_model_name
 
-    config_cls = SwinConfig if family == "swin" else ViTConfig
+    config_cls = FAMILIES[family].config_cls
     args = {k: v for k, v in model_args.items() if k != "num_classes"}
     cfg = config_cls.from_kwargs(**args)
     registered = match_model_name(family, cfg)
@@ -73,7 +80,7 @@ def describe_architecture(family: str, model_args: dict, builder: str | None) ->
     mine = cfg.to_dict()
     overrides = [(k, _plain(mine[k]), _plain(base[k])) for k in mine
                  if k not in ("num_classes", "attn_impl") and _plain(mine[k]) != _plain(base[k])]
-    label = {"swin": "Swin", "vit": "ViT"}[family]
+    label = {"swin": "Swin", "swinv2": "Swin V2", "vit": "ViT"}[family]
     return {"name": registered or f"custom {label}", "registered": registered is not None, "builder": builder,
             "overrides": overrides}
 
@@ -83,7 +90,7 @@ def _plain(value):
 
 
 def _stages(family: str, model_args: dict) -> str:
-    if family == "swin":
+    if family in ("swin", "swinv2"):
         return f"{len(model_args.get('depths') or ())} stages"
     return f"{model_args.get('depth')} blocks"
 
@@ -116,7 +123,7 @@ def converted_card(report: dict, repo_id: str | None, params: int) -> ModelCard:
     parity = report.get("parity") or {}
     cfg = report["config"]
     size = cfg["img_size"] if isinstance(cfg["img_size"], list) else [cfg["img_size"]] * 2
-    license_ = "mit" if family == "swin" else "apache-2.0"
+    license_ = LICENSES[family]
     source = public_name(report["source"])
     data = ModelCardData(
         library_name="transformers",
@@ -127,7 +134,7 @@ def converted_card(report: dict, repo_id: str | None, params: int) -> ModelCard:
     )
     arch = describe_architecture(family, cfg, report.get("architecture"))
     diff = parity.get("max_abs_diff")
-    family_name = "Swin Transformer" if family == "swin" else "Vision Transformer"
+    family_name = FAMILY_NAMES[family]
     stem = source.split("/")[-1].rsplit(".", 1)[0] if not _is_hub_id(source) else source.split("/")[-1]
     return ModelCard.from_template(
         data,
@@ -200,7 +207,7 @@ def _shown(value) -> str:
 def finetuned_card(results: dict, args: dict, config: dict, repo_id: str | None, params: int, plots: list[str]) -> ModelCard:
     """The card of a fine-tuned model: metrics (also as model-index), per-class table, plots,
     hyper-parameters, architecture, usage, limitations, citation."""
-    family = "swin" if config["model_type"] == "scratch_swin" else "vit"
+    family = MODEL_TYPES[config["model_type"]]
     names = config.get("label_names") or []
     dataset = _shown(results.get("dataset", "images"))
     dataset_id = "digits" if dataset.startswith("digits") else dataset.split(":", 1)[-1]
@@ -237,7 +244,7 @@ def finetuned_card(results: dict, args: dict, config: dict, repo_id: str | None,
         template_str=template("finetuned.md"),
         model_name=name,
         repo_id=repo_id or PLACEHOLDER,
-        family_name="Swin Transformer" if family == "swin" else "Vision Transformer",
+        family_name=FAMILY_NAMES[family],
         dataset=dataset,
         num_classes=len(names),
         class_list=", ".join(names[:20]) + (", ..." if len(names) > 20 else ""),

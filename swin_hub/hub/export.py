@@ -1,5 +1,6 @@
 """Reverse export: a swin-hub repo back to transformers' native SwinForImageClassification /
-ViTForImageClassification (model_type 'swin' / 'vit'), verified, so nobody is locked in."""
+Swinv2ForImageClassification / ViTForImageClassification (model_type 'swin' / 'swinv2' / 'vit'),
+verified, so nobody is locked in."""
 
 from __future__ import annotations
 
@@ -11,17 +12,28 @@ import transformers
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
 from .. import hf  # noqa: F401  (registers our Auto classes)
+from ..convert import swinv2 as v2
 from ..convert import transformers_layout as tl
 from ..convert.checkpoint import TOLERANCE, ConversionError
 from ..models.swin import SwinTransformer
+from ..models.swinv2 import SwinTransformerV2
+
+# family -> (transformers config, state dict to transformers names, class prefix)
+NATIVE = {
+    "swin": (tl.transformers_swin_config, tl.swin_hub_to_transformers_swin, "Swin"),
+    "swinv2": (v2.transformers_config, v2.ours_to_transformers, "Swinv2"),
+    "vit": (tl.transformers_vit_config, tl.swin_hub_to_transformers_vit, "ViT"),
+}
 from .repo import normal_permissions, staging_dir
 
 
 def load_swin_hub(src: str | Path):
     """(pure model, transformers config) of a swin-hub repo folder or Hub id."""
     config = AutoConfig.from_pretrained(src)
-    if config.model_type not in ("scratch_swin", "scratch_vit"):
-        raise ConversionError(f"{src}: model_type {config.model_type!r} is not a swin-hub repo (scratch_swin / scratch_vit)")
+    if config.model_type not in ("scratch_swin", "scratch_swinv2", "scratch_vit"):
+        raise ConversionError(
+            f"{src}: model_type {config.model_type!r} is not a swin-hub repo (scratch_swin / scratch_swinv2 / scratch_vit)"
+        )
     auto = AutoModelForImageClassification if config.is_classifier() else AutoModel
     return auto.from_pretrained(src).model.eval(), config
 
@@ -31,17 +43,17 @@ def export_transformers(src: str | Path, out: str | Path, force: bool = False) -
     processor) atomically; returns the parity figures against the swin-hub model."""
     model, config = load_swin_hub(src)
     cfg = model.cfg
-    swin = isinstance(model, SwinTransformer)
+    family = "swin" if isinstance(model, SwinTransformer) else "swinv2" if isinstance(model, SwinTransformerV2) else "vit"
+    make_config, to_native, prefix = NATIVE[family]
     labels = {"id2label": dict(config.id2label), "label2id": dict(config.label2id or {})} if cfg.num_classes else {}
     try:
-        t_config = (tl.transformers_swin_config if swin else tl.transformers_vit_config)(cfg, **labels)
-        sd = (tl.swin_hub_to_transformers_swin if swin else tl.swin_hub_to_transformers_vit)(model.state_dict(), cfg)
+        t_config = make_config(cfg, **labels)
+        sd = to_native(model.state_dict(), cfg)
     except ValueError as e:
-        raise ConversionError(f"{src}: transformers' {'Swin' if swin else 'ViT'} cannot express this model: {e}") from e
+        raise ConversionError(f"{src}: transformers' {prefix} cannot express this model: {e}") from e
     head = cfg.num_classes > 0
-    cls = {(True, True): transformers.SwinForImageClassification, (True, False): transformers.SwinModel,
-           (False, True): transformers.ViTForImageClassification, (False, False): transformers.ViTModel}[swin, head]
-    kwargs = {} if swin or head else {"add_pooling_layer": bool(cfg.representation_size)}
+    cls = getattr(transformers, f"{prefix}ForImageClassification" if head else f"{prefix}Model")
+    kwargs = {} if family != "vit" or head else {"add_pooling_layer": bool(cfg.representation_size)}
     target = cls(t_config, **kwargs).eval()
     target.load_state_dict(sd, strict=True)
 
