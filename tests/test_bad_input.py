@@ -20,7 +20,8 @@ from transformers import SwinConfig as HFSwinConfig
 import swin_hub  # noqa: F401  (registers the scratch_* models)
 import swin_hub.cli
 from swin_hub.hub import command
-from swin_hub.convert.checkpoint import ConversionError, convert, write_repo
+from swin_hub.convert.checkpoint import ConversionError, convert
+from swin_hub.hub.repo import write_repo
 from swin_hub.convert.common import SizeMismatchError
 from swin_hub.hub import push as push_module
 from swin_hub.hub.push import PushError, push_folder

@@ -25,7 +25,8 @@ from huggingface_hub import ModelCard
 from PIL import Image
 
 import swin_hub  # noqa: F401  (registers the scratch_* models)
-from swin_hub.convert.checkpoint import convert, write_repo
+from swin_hub.convert.checkpoint import convert
+from swin_hub.hub.repo import write_repo
 from swin_hub.hub.cards import PLACEHOLDER, finetuned_card
 from swin_hub.hub.repo import save_repo
 
