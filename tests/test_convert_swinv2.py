@@ -96,3 +96,26 @@ def test_moving_to_a_larger_window_keeps_the_trained_window_as_pretrained_window
     x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         assert (moved.model.eval()(x) - ref(x)).abs().max().item() <= 1e-4
+
+
+def test_autobackbone_gives_timms_features_only_maps_of_the_converted_checkpoint(official_repo):
+    """ScratchSwinV2Backbone (UperNet / Mask2Former) on a converted official checkpoint: the raw
+    stage maps timm's own Swin V2 gives through features_only, loaded from the release file."""
+    from swin_hub import ScratchSwinV2Backbone
+
+    _, out = official_repo
+    backbone = ScratchSwinV2Backbone.from_pretrained(out, out_features=["stage1", "stage2", "stage3", "stage4"]).eval()
+    (entry,) = json.loads((FIXTURES / "manifest_swinv2.json").read_text())
+    args = {k: v for k, v in entry["args"].items() if k not in ("drop_rate", "attn_drop_rate", "drop_path_rate", "ape", "patch_norm")}
+    ref = timm.create_model("swinv2_tiny_window8_256", **args).eval()
+    from timm.models.swin_transformer_v2 import checkpoint_filter_fn
+
+    raw = torch.load(OFFICIAL, map_location="cpu", weights_only=True)
+    ref.load_state_dict(checkpoint_filter_fn(raw, ref), strict=True)
+    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ours = backbone(pixel_values=x).feature_maps
+        theirs = ref.forward_intermediates(x, intermediates_only=True)  # what its features_only returns
+    assert [tuple(m.shape) for m in ours] == [tuple(m.shape) for m in theirs]
+    for a, b in zip(ours, theirs):
+        assert (a - b).abs().max().item() <= 1e-4

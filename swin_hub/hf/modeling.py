@@ -502,7 +502,7 @@ class ScratchSwinBackbone(_Backbone, ScratchSwinPreTrainedModel):
 class ScratchSwinV2Backbone(_Backbone, ScratchSwinV2PreTrainedModel):
     """Swin V2 backbone for dense prediction (`AutoBackbone`), with the maps of `ScratchSwinBackbone`."""
 
-    _stage_channels = ScratchSwinBackbone._stage_channels
+    _stage_channels = staticmethod(ScratchSwinBackbone._stage_channels)
     _stem = ScratchSwinBackbone._stem
 
 
