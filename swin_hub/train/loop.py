@@ -74,7 +74,7 @@ def configure_console(verbose: bool, main_process: bool) -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
-def show_bars(main_process: bool) -> bool | None:
+def bars_off(main_process: bool) -> bool | None:
     """tqdm's `disable`: bars on a terminal only (in a log file they are escape codes), main process only."""
     return None if main_process else True
 
@@ -178,7 +178,7 @@ def evaluate_model(model, loader, accelerator: Accelerator, class_names: list[st
     fewer: it would be 1.0 whatever the model."""
     model.eval()
     scores, refs = [], []
-    for x, y in tqdm(loader, desc=desc, leave=False, disable=show_bars(accelerator.is_local_main_process)):
+    for x, y in tqdm(loader, desc=desc, leave=False, disable=bars_off(accelerator.is_local_main_process)):
         logits = model(x)
         logits, y = accelerator.gather_for_metrics((logits.float(), y))
         scores.append(logits.cpu())
@@ -369,8 +369,8 @@ def train(args) -> dict:
     _logger.info(f"{data.source}: {len(data.train)} train / {len(data.validation)} validation images, {len(names)} classes; "
                  f"{accelerator.num_processes} process(es), {max_steps} steps over {epochs} epochs, "
                  f"{workers} loader worker(s) per process{', torch.compile' if args.torch_compile else ''}")
-    bars = show_bars(accelerator.is_local_main_process)
-    progress = tqdm(total=max_steps, initial=state["completed_steps"], desc="train", unit="step", disable=bars)
+    progress = tqdm(total=max_steps, initial=state["completed_steps"], desc="train", unit="step",
+                    disable=bars_off(accelerator.is_local_main_process))
     # without a bar, a step line now and then, when epochs are too long for their own lines to show progress
     log_every = max(POSTFIX_EVERY, max_steps // LOG_LINES)
     log_every = log_every if progress.disable and log_every < steps_per_epoch else 0
