@@ -662,13 +662,13 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     all of it."""
     import argparse
 
-    from .args import build_parser
+    from .args import POSITIVE_INT, build_parser
 
     parser = argparse.ArgumentParser(prog="swin-hub evaluate", description="Evaluate a swin-hub model on a dataset.")
     parser.add_argument("model", help="swin-hub repo folder or Hub id (a registered name evaluates an untrained head)")
     parser.add_argument("data", help="'digits', an ImageFolder tree, or a datasets folder / Hub id")
     parser.add_argument("--split", choices=("validation", "all"), default="validation")
-    parser.add_argument("--batch_size", "--batch-size", type=int, default=32)
+    parser.add_argument("--batch_size", "--batch-size", type=POSITIVE_INT, default=32)
     parser.add_argument("--output", default=None, help="also write the metrics JSON to this file")
     args, rest = parser.parse_known_args(argv)
     folder = Path(args.data)
