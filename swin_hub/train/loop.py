@@ -35,11 +35,11 @@ import timm
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
+from safetensors.torch import load_model as load_weights
+from safetensors.torch import save_model as save_weights
 from timm.data import Mixup, create_transform, resolve_data_config
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
-from safetensors.torch import load_model as load_weights
-from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
 from .. import timm as _registration  # noqa: F401  (registers scratch_* with timm)
