@@ -161,12 +161,13 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch, str
 
 
 @pytest.fixture(scope="module")
-def straight_cli(tmp_path_factory) -> Path:
+def straight_cli(tmp_path_factory) -> tuple[Path, str]:
+    """An uninterrupted run from the command line, and its console output (a pipe, not a terminal)."""
     out = tmp_path_factory.mktemp("straight_cli") / "out"
     proc = run_cli(tiny_args(out, *RESUMED))
     log = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, log[-3000:]
-    return out
+    return out, log
 
 
 def wait_for(path: Path, proc: subprocess.Popen) -> None:
@@ -177,6 +178,7 @@ def wait_for(path: Path, proc: subprocess.Popen) -> None:
 
 
 def test_resume_after_sigkill_gives_the_weights_of_an_uninterrupted_run(tmp_path, straight_cli):
+    straight, _ = straight_cli
     out = tmp_path / "killed"
     interrupted = run_cli(tiny_args(out, *RESUMED, "--checkpointing_steps", "2"))
     wait_for(out / "checkpoints" / "step_8", interrupted)
@@ -186,11 +188,12 @@ def test_resume_after_sigkill_gives_the_weights_of_an_uninterrupted_run(tmp_path
     log = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, log[-3000:]
     assert "resumed from" in log
-    assert_same_weights(straight_cli / "last" / "model.safetensors", out / "last" / "model.safetensors")
-    assert train_losses(out) == train_losses(straight_cli)
+    assert_same_weights(straight / "last" / "model.safetensors", out / "last" / "model.safetensors")
+    assert train_losses(out) == train_losses(straight)
 
 
 def test_ctrl_c_stops_cleanly_and_prints_the_command_that_resumes(tmp_path, straight_cli):
+    straight, _ = straight_cli
     out = tmp_path / "stopped"
     proc = run_cli(tiny_args(out, *RESUMED, "--checkpointing_steps", "2"))
     wait_for(out / "checkpoints" / "step_4", proc)
@@ -204,20 +207,17 @@ def test_ctrl_c_stops_cleanly_and_prints_the_command_that_resumes(tmp_path, stra
     resumed = run_cli(shlex.split(command)[2:])  # the printed command, through this interpreter
     resumed_log = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, resumed_log[-3000:]
-    assert_same_weights(straight_cli / "last" / "model.safetensors", out / "last" / "model.safetensors")
+    assert_same_weights(straight / "last" / "model.safetensors", out / "last" / "model.safetensors")
 
 
-def test_console_is_quiet_and_free_of_escape_codes_in_a_log_file(straight_cli, tmp_path):
+def test_console_is_quiet_and_free_of_escape_codes_in_a_log_file(straight_cli):
     """No progress bars (escape codes) and no library INFO lines without a terminal; one line
     per epoch from swin-hub."""
-    out = tmp_path / "out"
-    proc = run_cli(tiny_args(out, "--num_train_epochs", "2", "--max_train_samples", "32", "--max_eval_samples", "16"))
-    log = proc.communicate(timeout=600)[0]
-    assert proc.returncode == 0, log[-3000:]
+    _, log = straight_cli
     assert "\x1b" not in log and "\r" not in log
     assert "Writing model shards" not in log
     assert not [line for line in log.splitlines() if " INFO " in line and "swin_hub" not in line], log
-    assert sum(" epoch " in line for line in log.splitlines()) == 2
+    assert sum(" epoch " in line for line in log.splitlines()) == 3
 
 
 def test_resume_latest_on_a_finished_run_changes_nothing(trained, caplog):

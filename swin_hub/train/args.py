@@ -45,7 +45,6 @@ def _number(kind: type, low: float | None = None, high: float | None = None, *, 
             raise argparse.ArgumentTypeError(f"expected {' and '.join(filter(None, (left, right)))}, got {text}")
         return value
 
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
 
 
@@ -88,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add("--dataset_config_name", default=None)
     p.add("--train_dir", default=None, help="ImageFolder tree: class folders, or train/ and val/ inside")
     p.add("--validation_dir", default=None)
-    p.add("--train_val_split", type=_number(float, 0, 1, low_open=True, high_open=True), default=0.15, help="stratified validation share when no split is given")
+    p.add("--train_val_split", type=_number(float, 0, 1, low_open=True, high_open=True), default=0.15,
+          help="stratified validation share when no split is given")
     p.add("--image_column_name", default=None, help="default: the column of Image type")
     p.add("--label_column_name", default=None, help="default: the column of ClassLabel type")
     p.add("--bbox_column_name", default=None, help="crop each image to this [x, y, w, h] box column")
@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add("--num_workers", type=_workers, default=None,
           help="data loader processes; default 'auto': on CUDA min(8, CPU cores per GPU process), on CPU 0")
     # augmentation and regularisation (timm's implementations)
-    p.add("--crop_scale_min", type=_number(float, 0, 1, low_open=True), default=0.08, help="RandomResizedCrop's smallest area share")
+    p.add("--crop_scale_min", type=_number(float, 0, 1, low_open=True), default=0.08,
+          help="RandomResizedCrop's smallest area share")
     p.add("--hflip", type=PROBABILITY, default=0.5, help="horizontal flip probability (0 for digits / text)")
     p.add("--color_jitter", type=NON_NEGATIVE, default=0.4, help="timm's brightness/contrast/saturation jitter (0: off)")
     p.add("--auto_augment", default=None, help="'rand-m9-mstd0.5' (timm RandAugment), 'augmix-m5-w4-d2', 'original', or 'trivial' (TrivialAugmentWide)")

@@ -35,11 +35,11 @@ import timm
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
+from safetensors.torch import load_model as load_weights
+from safetensors.torch import save_model as save_weights
 from timm.data import Mixup, create_transform, resolve_data_config
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
-from safetensors.torch import load_model as load_weights
-from safetensors.torch import save_model as save_weights
 from tqdm.auto import tqdm
 
 from .. import timm as _registration  # noqa: F401  (registers scratch_* with timm)
@@ -74,7 +74,7 @@ def configure_console(verbose: bool, main_process: bool) -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
-def show_bars(main_process: bool) -> bool | None:
+def bars_off(main_process: bool) -> bool | None:
     """tqdm's `disable`: bars on a terminal only (in a log file they are escape codes), main process only."""
     return None if main_process else True
 
@@ -178,7 +178,7 @@ def evaluate_model(model, loader, accelerator: Accelerator, class_names: list[st
     fewer: it would be 1.0 whatever the model."""
     model.eval()
     scores, refs = [], []
-    for x, y in tqdm(loader, desc=desc, leave=False, disable=show_bars(accelerator.is_local_main_process)):
+    for x, y in tqdm(loader, desc=desc, leave=False, disable=bars_off(accelerator.is_local_main_process)):
         logits = model(x)
         logits, y = accelerator.gather_for_metrics((logits.float(), y))
         scores.append(logits.cpu())
@@ -369,8 +369,8 @@ def train(args) -> dict:
     _logger.info(f"{data.source}: {len(data.train)} train / {len(data.validation)} validation images, {len(names)} classes; "
                  f"{accelerator.num_processes} process(es), {max_steps} steps over {epochs} epochs, "
                  f"{workers} loader worker(s) per process{', torch.compile' if args.torch_compile else ''}")
-    bars = show_bars(accelerator.is_local_main_process)
-    progress = tqdm(total=max_steps, initial=state["completed_steps"], desc="train", unit="step", disable=bars)
+    progress = tqdm(total=max_steps, initial=state["completed_steps"], desc="train", unit="step",
+                    disable=bars_off(accelerator.is_local_main_process))
     # without a bar, a step line now and then, when epochs are too long for their own lines to show progress
     log_every = max(POSTFIX_EVERY, max_steps // LOG_LINES)
     log_every = log_every if progress.disable and log_every < steps_per_epoch else 0
@@ -662,13 +662,13 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     all of it."""
     import argparse
 
-    from .args import build_parser
+    from .args import POSITIVE_INT, build_parser
 
     parser = argparse.ArgumentParser(prog="swin-hub evaluate", description="Evaluate a swin-hub model on a dataset.")
     parser.add_argument("model", help="swin-hub repo folder or Hub id (a registered name evaluates an untrained head)")
     parser.add_argument("data", help="'digits', an ImageFolder tree, or a datasets folder / Hub id")
     parser.add_argument("--split", choices=("validation", "all"), default="validation")
-    parser.add_argument("--batch_size", "--batch-size", type=int, default=32)
+    parser.add_argument("--batch_size", "--batch-size", type=POSITIVE_INT, default=32)
     parser.add_argument("--output", default=None, help="also write the metrics JSON to this file")
     args, rest = parser.parse_known_args(argv)
     folder = Path(args.data)

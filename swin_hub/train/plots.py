@@ -41,10 +41,14 @@ def curves(path: Path, history: list[dict], best_epoch: int | str | None = None,
             right.plot(epochs, [h[key] for h in history], linestyle=style, marker=marker, label=label)
     right.set(xlabel="epoch", ylabel="score", title="validation", ylim=(0, 1.02))
     best = next((h for h in history if h["epoch"] == best_epoch), None)
+    if best is not None:  # a star on the curve that chose it, a line across both panels
+        (left if metric == "loss" else right).plot(best["epoch"], best[f"eval_{metric}"], marker="*", markersize=16,
+                                                  color="tab:red", linestyle="none", zorder=3)
     for ax in (left, right):
         if best is not None:
-            ax.axvline(best["epoch"], color="grey", linestyle=":", lw=1,
+            ax.axvline(best["epoch"], color="tab:red", linestyle=":", lw=1.2,
                        label=f"best (epoch {best['epoch']}, {metric} {best[f'eval_{metric}']:.3f})")
+        ax.margins(x=0.08)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
