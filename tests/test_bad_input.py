@@ -17,6 +17,7 @@ import timm
 import torch
 from transformers import SwinConfig as HFSwinConfig
 
+from helpers import FIXTURES
 import swin_hub  # noqa: F401  (registers the scratch_* models)
 import swin_hub.cli
 from swin_hub.hub import command
@@ -27,7 +28,6 @@ from swin_hub.hub import push as push_module
 from swin_hub.hub.push import PushError, push_folder
 from swin_hub.hub.repo import foreign_folder, save_repo
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TINY = {"img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 4}
 
 

@@ -24,13 +24,13 @@ import timm
 from huggingface_hub import ModelCard
 from PIL import Image
 
+from helpers import FIXTURES
 import swin_hub  # noqa: F401  (registers the scratch_* models)
 from swin_hub.convert.checkpoint import convert
 from swin_hub.hub.repo import write_repo
 from swin_hub.hub.cards import PLACEHOLDER, finetuned_card
 from swin_hub.hub.repo import save_repo
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TINY = {"img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 4,
         "drop_path_rate": 0.0}
 LABELS = ["cat", "dog", "fox"]

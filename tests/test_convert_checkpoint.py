@@ -528,7 +528,7 @@ def empty_folder(tmp_path: Path) -> Path:
 
 
 BAD = {  # source maker, regexes its message must match
-    "unknown_layout": (unrelated_safetensors, [r"not a Swin or ViT checkpoint", r"encoder\.embed\.weight", r"decoder\.out\.bias"]),
+    "unknown_layout": (unrelated_safetensors, [r"not a Swin, Swin V2 or ViT checkpoint", r"encoder\.embed\.weight", r"decoder\.out\.bias"]),
     "truncated_pth": (lambda t: truncated(t, "swin_official_tiny.pth"), [r"truncated-swin_official_tiny\.pth", r"not a readable|unreadable"]),
     "truncated_safetensors": (lambda t: truncated(t, "swin_official_tiny.safetensors"), [r"truncated-swin_official_tiny\.safetensors", r"unreadable"]),
     "truncated_npz": (lambda t: truncated(t, "vit_official_tiny.npz"), [r"truncated-vit_official_tiny\.npz", r"not a readable|unreadable"]),

@@ -51,7 +51,7 @@ PRETRAINED = timm.list_pretrained("scratch_*")
 # small architectures: 64 px input, four Swin stages with shifted (and padded) windows
 SWIN = dict(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), drop_path_rate=0.0)
 VIT = dict(img_size=64, embed_dim=64, depth=2, num_heads=2)
-# the official-format fixtures' architectures (tests/fixtures/README.md)
+# the official-format fixtures' architectures (swin_hub/data/README.md)
 SWIN_FIXTURE = dict(embed_dim=24, depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8))
 VIT_FIXTURE = dict(embed_dim=48, depth=2, num_heads=3, mlp_ratio=2.0)
 

@@ -53,15 +53,15 @@ def _odd_shape(npz: dict[str, np.ndarray]) -> str | None:
     width = npz["embedding/kernel"].shape[-1]
     att = NPZ_BLOCK.format(i=0) + "MultiHeadDotProductAttention_1/"
     for name in ("query", "key", "value", "out"):  # (C, heads, head_dim) / (heads, head_dim, C)
-        shape = npz.get(f"{att}{name}/kernel", np.empty(0)).shape
+        shape = tuple(npz.get(f"{att}{name}/kernel", np.empty(0)).shape)
         if shape and (len(shape) != 3 or math.prod(shape) != width * width):
             return (f"array '{att}{name}/kernel' has shape {shape}; a width of {width} needs {width} x {width} values "
                     f"(heads x head_dim = {width})")
     for key, value in npz.items():
         m = re.match(r"Transformer/encoderblock_(\d+)/(.+)", key)
         first = npz.get(f"{NPZ_BLOCK.format(i=0)}{m.group(2)}") if m else None
-        if first is not None and first.shape != value.shape:
-            return f"array {key!r} has shape {value.shape}; the same array of encoderblock_0 has {first.shape}"
+        if first is not None and tuple(first.shape) != tuple(value.shape):
+            return f"array {key!r} has shape {tuple(value.shape)}; the same array of encoderblock_0 has {tuple(first.shape)}"
     return None
 
 

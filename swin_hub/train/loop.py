@@ -43,6 +43,7 @@ from timm.optim import create_optimizer_v2
 from tqdm.auto import tqdm
 
 from .. import timm as _registration  # noqa: F401  (registers scratch_* with timm)
+from ..hub.repo import normal_permissions
 from ..metrics import classification_metrics
 from .args import parse_args
 from .data import DataError, ImageData, ImageDataset, auto_workers, data_loader, load_data
@@ -241,6 +242,7 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: dict, ave
         for name, module in averages.items():
             save_weights(module, str(tmp / f"{name}.safetensors"))
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
+        normal_permissions(tmp)  # safetensors writes 0600 files
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
