@@ -213,8 +213,10 @@ def test_classifier_loads_from_a_backbone_checkpoint_with_a_new_head(base_cls, h
     assert model.model.head.weight.shape[0] == NUM_LABELS
     x = pixels()
     with torch.no_grad():
-        assert torch.equal(model.model.forward_head(model.model.forward_features(x), pre_logits=True),
-                           base(pixel_values=x).pooler_output)
+        # equal up to the GEMM kernel: weights read from a safetensors file can sit at another
+        # memory alignment, which changes the summation order of Swin V2's position-bias MLP
+        torch.testing.assert_close(model.model.forward_head(model.model.forward_features(x), pre_logits=True),
+                                   base(pixel_values=x).pooler_output, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -278,8 +280,12 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients(cls, use_ree
     # reentrant checkpointing runs the first forward without grad, where the CPU policy takes
     # SDPA (fast.py): the same arithmetic, another rounding of a sum over thousands of tokens
     torch.testing.assert_close(loss, plain_loss, rtol=1e-5, atol=1e-4)
+    # Swin V2's cosine attention multiplies scores by exp(logit_scale) (up to 100), which carries
+    # the two kernels' rounding further: its gradients agree to 1e-3 of each tensor's scale
+    rel = 1e-3 if cls in SWINV2_CLASSES else 0.0
     for n in plain:
-        torch.testing.assert_close(grads[n], plain[n], msg=n)
+        atol = max(1e-5, rel * plain[n].abs().max().item())
+        torch.testing.assert_close(grads[n], plain[n], rtol=1.3e-6, atol=atol, msg=n)
     model.activation_checkpointing_disable()
     assert not model.is_activation_checkpointing
 
