@@ -7,6 +7,8 @@ import torch
 
 # the official oracle fixtures ship in the package (`swin-hub demo` checks them); tests read that copy
 FIXTURES = Path(str(files("swin_hub") / "data"))
+# test-only fixtures (Swin V2), kept out of the wheel: tests/fixtures/README.md
+V2_FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def perturb_(model: torch.nn.Module, seed: int) -> torch.nn.Module:

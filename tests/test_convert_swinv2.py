@@ -10,7 +10,7 @@ import pytest
 import timm
 import torch
 import transformers
-from helpers import FIXTURES, perturb_
+from helpers import V2_FIXTURES, perturb_
 from safetensors.torch import load_file
 
 import swin_hub  # noqa: F401  (registers the scratch_* models with timm)
@@ -19,7 +19,7 @@ from swin_hub.convert.layouts import identify
 from swin_hub.hub.export import export_transformers
 from swin_hub.hub.repo import write_repo
 
-OFFICIAL = FIXTURES / "swinv2_official_tiny.pth"
+OFFICIAL = V2_FIXTURES / "swinv2_official_tiny.pth"
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +36,14 @@ def test_official_release_converts_with_parity_against_timm(official_repo):
     assert (report["family"], report["source_format"]) == ("swinv2", "official")
     assert report["parity"]["reference"].startswith("timm.models.swin_transformer_v2")
     assert report["parity"]["max_abs_diff"] <= 1e-4
-    io = load_file(FIXTURES / "swinv2_official_tiny.safetensors")
+    io = load_file(V2_FIXTURES / "swinv2_official_tiny.safetensors")
     with torch.no_grad():
         assert (converted.model.eval()(io["pixel_values"]) - io["logits"]).abs().max().item() <= 1e-4
 
 
 def test_repo_folder_loads_in_timm_and_transformers_with_the_official_logits(official_repo):
     _, out = official_repo
-    io = load_file(FIXTURES / "swinv2_official_tiny.safetensors")
+    io = load_file(V2_FIXTURES / "swinv2_official_tiny.safetensors")
     by_timm = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
     by_hf = transformers.AutoModelForImageClassification.from_pretrained(out).eval()
     assert type(by_hf).__name__ == "ScratchSwinV2ForImageClassification"
@@ -105,7 +105,7 @@ def test_autobackbone_gives_timms_features_only_maps_of_the_converted_checkpoint
 
     _, out = official_repo
     backbone = ScratchSwinV2Backbone.from_pretrained(out, out_features=["stage1", "stage2", "stage3", "stage4"]).eval()
-    (entry,) = json.loads((FIXTURES / "manifest_swinv2.json").read_text())
+    (entry,) = json.loads((V2_FIXTURES / "manifest_swinv2.json").read_text())
     args = {k: v for k, v in entry["args"].items() if k not in ("drop_rate", "attn_drop_rate", "drop_path_rate", "ape", "patch_norm")}
     ref = timm.create_model("swinv2_tiny_window8_256", **args).eval()
     from timm.models.swin_transformer_v2 import checkpoint_filter_fn

@@ -200,7 +200,10 @@ def test_save_and_load_give_identical_outputs(cls, tmp_path):
     x = pixels()
     with torch.no_grad():
         for got, want in zip(loaded(pixel_values=x).to_tuple(), model(pixel_values=x).to_tuple()):
-            assert torch.equal(got, want)
+            if cls in SWINV2_CLASSES:  # reloaded weights may sit at another alignment: see the next test
+                torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+            else:
+                assert torch.equal(got, want)
 
 
 @pytest.mark.parametrize("base_cls, head_cls", [(ScratchSwinModel, ScratchSwinForImageClassification),

@@ -1,7 +1,7 @@
 """Specification of swin_hub's Swin V2: official, timm and transformers parity, the window change
 rule, input sizes, training, and the weight-free geometry.
 
-References are the official Microsoft fixture (swin_hub/data/swinv2_official_tiny.*), timm's
+References are the official Microsoft fixture (tests/fixtures/swinv2_official_tiny.*), timm's
 `timm.models.swin_transformer_v2` and transformers' `Swinv2ForImageClassification`, all with every
 parameter perturbed (p += 0.1 * N(0, 1)): the official init zeroes the res-post-norms and the
 q / v biases, which would hide a wrong mapping of those tensors.
@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from timm.models._features import FeatureGetterNet
 from timm.models import swin_transformer_v2 as timm_v2
 
-from helpers import FIXTURES, perturb_
+from helpers import V2_FIXTURES, perturb_
 from swin_hub.convert import swinv2 as convert
 from swin_hub.models import fast
 from swin_hub.models.swinv2 import SwinTransformerV2, SwinV2Config, relative_coords_table
@@ -98,8 +98,8 @@ def train_batch():
 # --- 1. official Microsoft checkpoint ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def official():
-    ckpt = torch.load(FIXTURES / "swinv2_official_tiny.pth", map_location="cpu", weights_only=True)
-    return ckpt, load_file(FIXTURES / "swinv2_official_tiny.safetensors")
+    ckpt = torch.load(V2_FIXTURES / "swinv2_official_tiny.pth", map_location="cpu", weights_only=True)
+    return ckpt, load_file(V2_FIXTURES / "swinv2_official_tiny.safetensors")
 
 
 def test_official_checkpoint_is_detected_as_official_layout(official):

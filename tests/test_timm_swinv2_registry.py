@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from timm.models import get_pretrained_cfg
 
-from helpers import FIXTURES
+from helpers import V2_FIXTURES
 import swin_hub  # noqa: F401  (registers the scratch_* models with timm)
 from swin_hub.convert.swinv2 import to_swin_hub
 from swin_hub.timm import swinv2 as timm_swinv2
@@ -75,12 +75,12 @@ def test_pretrained_cfg_points_at_the_official_release_and_hub_repo(ours):
 
 def test_the_official_release_file_loads_through_pretrained_cfg_overlay():
     """A release-format .pth (the fixture: made by the official code) through timm's custom_load."""
-    (entry,) = json.loads((FIXTURES / "manifest_swinv2.json").read_text())
+    (entry,) = json.loads((V2_FIXTURES / "manifest_swinv2.json").read_text())
     args = {k: v for k, v in entry["args"].items() if k not in ("drop_rate", "attn_drop_rate", "drop_path_rate")}
-    io = load_file(FIXTURES / "swinv2_official_tiny.safetensors")
+    io = load_file(V2_FIXTURES / "swinv2_official_tiny.safetensors")
     model = timm.create_model(
         "scratch_swinv2_t_w8_256", pretrained=True, drop_path_rate=0.0, **args,
-        pretrained_cfg_overlay=dict(file=str(FIXTURES / entry["ckpt"])),
+        pretrained_cfg_overlay=dict(file=str(V2_FIXTURES / entry["ckpt"])),
     ).eval()
     with torch.no_grad():
         assert (model(io["pixel_values"]) - io["logits"]).abs().max().item() <= 1e-4
