@@ -47,7 +47,9 @@ TIMM_EQUIVALENT = {
     "scratch_vit_b32": "vit_base_patch32_224",
     "scratch_vit_b_384": "vit_base_patch16_384",
 }
-PRETRAINED = timm.list_pretrained("scratch_*")
+# Swin V1 and ViT; Swin V2's names and tags have their own file (test_timm_swinv2_registry.py)
+V2 = set(timm.list_models("scratch_swinv2_*"))
+PRETRAINED = [t for t in timm.list_pretrained("scratch_*") if t.split(".")[0] not in V2]
 # small architectures: 64 px input, four Swin stages with shifted (and padded) windows
 SWIN = dict(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), drop_path_rate=0.0)
 VIT = dict(img_size=64, embed_dim=64, depth=2, num_heads=2)
@@ -93,7 +95,7 @@ def swin_fixture() -> dict:
 
 # --- registry and pretrained cfgs -------------------------------------------------------------
 def test_list_models_has_all_twelve_architectures():
-    assert set(timm.list_models("scratch_*")) == set(TIMM_EQUIVALENT)
+    assert set(timm.list_models("scratch_*")) - V2 == set(TIMM_EQUIVALENT)
 
 
 def test_list_pretrained_has_release_tags():
