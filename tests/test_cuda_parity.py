@@ -17,11 +17,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from helpers import FIXTURES, perturb_
+from helpers import FIXTURES, V2_FIXTURES, perturb_
 import swin_hub  # noqa: F401  (registers scratch_* with timm)
 from swin_hub.convert.swin import infer_config, to_swin_hub
+from swin_hub.convert import swinv2 as swinv2_convert
 from swin_hub.convert.vit import checkpoint_filter_fn, infer_config_npz, load_npz, npz_to_swin_hub
 from swin_hub.models.swin import SwinTransformer
+from swin_hub.models.swinv2 import SwinTransformerV2
 from swin_hub.models.vit import VisionTransformer
 
 pytestmark = pytest.mark.skipif(
@@ -100,6 +102,17 @@ def test_official_vit_npz_reproduces_google_logits(grad_mode):
     assert max_abs_diff(logits, io["logits"].to(DEVICE)) <= TOL
 
 
+@pytest.mark.parametrize("grad_mode", GRAD_MODES)
+def test_official_swinv2_checkpoint_reproduces_official_logits(grad_mode):
+    ckpt = torch.load(V2_FIXTURES / "swinv2_official_tiny.pth", map_location="cpu", weights_only=True)
+    io = load_file(V2_FIXTURES / "swinv2_official_tiny.safetensors")
+    net = SwinTransformerV2(swinv2_convert.infer_config(ckpt, drop_path_rate=0.0))
+    net.load_state_dict(swinv2_convert.to_swin_hub(ckpt)[0], strict=True)
+    with GRAD_MODES[grad_mode]():
+        logits = net.to(DEVICE).eval()(io["pixel_values"].to(DEVICE))
+    assert max_abs_diff(logits, io["logits"].to(DEVICE)) <= TOL
+
+
 # --- 2. timm parity at full size --------------------------------------------------------------
 @pytest.fixture(scope="module", params=["swin", "vit"])
 def pair(request):
@@ -163,6 +176,25 @@ def test_cuda_fast_paths_match_the_reference_path(kind, attn_impl):
     name = "scratch_swin_t" if kind == "swin" else "scratch_vit_b"
     net = perturb_(timm.create_model(name, drop_path_rate=0.0, attn_impl=attn_impl), seed=3).to(DEVICE).eval()
     x = images(13, 4)
+    with torch.no_grad():
+        with fast.forced(reference=True):
+            plain = net(x)
+            exact = net.double()(x.double())
+        out = net.float()(x)
+    scale = max(1.0, exact.abs().max().item())
+    plain_err, fast_err = max_abs_diff(plain, exact), max_abs_diff(out, exact)
+    assert fast_err <= max(2 * plain_err, 1e-5 * scale), f"fast {fast_err:.3g} vs plain {plain_err:.3g} (fp32 - fp64)"
+
+
+@pytest.mark.parametrize("attn_impl", ["auto", "sdpa"])
+def test_cuda_swinv2_fast_paths_match_the_reference_path(attn_impl):
+    """Swin V2's cosine attention on the CUDA policy's route, scored as above."""
+    from swin_hub.models import fast
+
+    torch.manual_seed(0)
+    model = timm.create_model("scratch_swinv2_t_w8_256", drop_path_rate=0.0, attn_impl=attn_impl)
+    net = perturb_(model, seed=3).to(DEVICE).eval()
+    x = images(13, 4, 256)
     with torch.no_grad():
         with fast.forced(reference=True):
             plain = net(x)
