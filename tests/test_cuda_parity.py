@@ -163,6 +163,21 @@ def test_bf16_autocast_forward_and_backward_are_finite(kind):
 
 
 # --- 5. the CUDA policy's fast paths equal the plain path on the GPU ---------------------------
+def assert_fast_path_as_exact_as_plain(net: torch.nn.Module, x: torch.Tensor) -> None:
+    """Both paths' fp32 outputs scored against the plain path in float64: the fast one within 2x
+    the plain one's error (or 1e-5 of the logits' scale)."""
+    from swin_hub.models import fast
+
+    with torch.no_grad():
+        with fast.forced(reference=True):
+            plain = net(x)
+            exact = net.double()(x.double())
+        out = net.float()(x)
+    scale = max(1.0, exact.abs().max().item())
+    plain_err, fast_err = max_abs_diff(plain, exact), max_abs_diff(out, exact)
+    assert fast_err <= max(2 * plain_err, 1e-5 * scale), f"fast {fast_err:.3g} vs plain {plain_err:.3g} (fp32 - fp64)"
+
+
 @pytest.mark.parametrize("attn_impl", ["auto", "sdpa"])
 @pytest.mark.parametrize("kind", ["swin", "vit"])
 def test_cuda_fast_paths_match_the_reference_path(kind, attn_impl):
@@ -170,36 +185,16 @@ def test_cuda_fast_paths_match_the_reference_path(kind, attn_impl):
     scored against the plain path in float64: the perturbed ViT-B's logits (up to 10) are off by
     1.8e-4 in fp32 on either path (CPU), and on the H200 SDPA's fp32 kernel and the plain path
     differ by 1.4e-4, which is rounding; a wrong mask, scale or bias is off by orders more."""
-    from swin_hub.models import fast
-
     torch.manual_seed(0)
     name = "scratch_swin_t" if kind == "swin" else "scratch_vit_b"
     net = perturb_(timm.create_model(name, drop_path_rate=0.0, attn_impl=attn_impl), seed=3).to(DEVICE).eval()
-    x = images(13, 4)
-    with torch.no_grad():
-        with fast.forced(reference=True):
-            plain = net(x)
-            exact = net.double()(x.double())
-        out = net.float()(x)
-    scale = max(1.0, exact.abs().max().item())
-    plain_err, fast_err = max_abs_diff(plain, exact), max_abs_diff(out, exact)
-    assert fast_err <= max(2 * plain_err, 1e-5 * scale), f"fast {fast_err:.3g} vs plain {plain_err:.3g} (fp32 - fp64)"
+    assert_fast_path_as_exact_as_plain(net, images(13, 4))
 
 
 @pytest.mark.parametrize("attn_impl", ["auto", "sdpa"])
 def test_cuda_swinv2_fast_paths_match_the_reference_path(attn_impl):
     """Swin V2's cosine attention on the CUDA policy's route, scored as above."""
-    from swin_hub.models import fast
-
     torch.manual_seed(0)
     model = timm.create_model("scratch_swinv2_t_w8_256", drop_path_rate=0.0, attn_impl=attn_impl)
     net = perturb_(model, seed=3).to(DEVICE).eval()
-    x = images(13, 4, 256)
-    with torch.no_grad():
-        with fast.forced(reference=True):
-            plain = net(x)
-            exact = net.double()(x.double())
-        out = net.float()(x)
-    scale = max(1.0, exact.abs().max().item())
-    plain_err, fast_err = max_abs_diff(plain, exact), max_abs_diff(out, exact)
-    assert fast_err <= max(2 * plain_err, 1e-5 * scale), f"fast {fast_err:.3g} vs plain {plain_err:.3g} (fp32 - fp64)"
+    assert_fast_path_as_exact_as_plain(net, images(13, 4, 256))

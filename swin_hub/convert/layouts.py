@@ -101,7 +101,7 @@ def _swinv2_config(name: str) -> Callable[..., Any]:
             num_classes = ours["head.weight"].shape[0] if "head.weight" in ours else 0
             return v2.config_from_transformers(transformers.Swinv2Config(**folder), num_classes=num_classes, **overrides)
         kwargs = {**layout.infer_config(sd), "drop_path_rate": 0.0, **overrides}
-        missing = [k for k in ("window_size", "img_size") if k not in kwargs]
+        missing = v2.missing_window(kwargs)
         if missing:
             raise LayoutError(
                 f"a {name}-layout Swin V2 checkpoint does not record its window ({', '.join(missing)} unknown: "

@@ -350,11 +350,17 @@ def to_swin_hub(state_dict: dict) -> tuple[dict, str]:
     return layout.to_ours(state_dict), layout.name
 
 
+def missing_window(kwargs: dict) -> list[str]:
+    """The window geometry a config still lacks: timm's, transformers' and swin_hub's weights
+    carry no coordinate tables, and the CPB MLP is the same for every window."""
+    return [k for k in ("window_size", "img_size") if k not in kwargs]
+
+
 def infer_config(state_dict: dict, **overrides) -> SwinV2Config:
     """The SwinV2Config of a state dict in any layout; `overrides` win (and must supply the window
     geometry of state dicts that carry no coordinate tables: timm's, transformers', swin_hub's)."""
     kwargs = {**detect_layout(state_dict).infer_config(state_dict), **overrides}
-    missing = [k for k in ("window_size", "img_size") if k not in kwargs]
+    missing = missing_window(kwargs)
     if missing:
         raise ValueError(
             f"this state dict carries no window geometry (no relative_coords_table buffers): pass {missing} "
